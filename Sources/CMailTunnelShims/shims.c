@@ -1,0 +1,59 @@
+#include "CMailTunnelShims.h"
+#include <stdlib.h>
+#include <openssl/bio.h>
+#include <openssl/ec.h>
+
+uint64_t mt_ssl_op_no_compression(void) { return SSL_OP_NO_COMPRESSION; }
+uint64_t mt_ssl_op_no_renegotiation(void) { return SSL_OP_NO_RENEGOTIATION; }
+uint64_t mt_ssl_op_no_client_renegotiation(void) { return SSL_OP_NO_CLIENT_RENEGOTIATION; }
+uint64_t mt_ssl_op_cipher_server_preference(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
+uint64_t mt_ssl_op_no_ticket(void) { return SSL_OP_NO_TICKET; }
+uint64_t mt_ssl_op_ignore_unexpected_eof(void) { return SSL_OP_IGNORE_UNEXPECTED_EOF; }
+uint64_t mt_ssl_op_no_sslv3(void) { return SSL_OP_NO_SSLv3; }
+uint64_t mt_ssl_op_no_tlsv1(void) { return SSL_OP_NO_TLSv1; }
+uint64_t mt_ssl_op_no_tlsv1_1(void) { return SSL_OP_NO_TLSv1_1; }
+
+int mt_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }
+long mt_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+long mt_SSL_set_mode(SSL *ssl, long mode) { return SSL_set_mode(ssl, mode); }
+long mt_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_session_cache_mode(ctx, mode); }
+long mt_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *x509) { return SSL_CTX_add_extra_chain_cert(ctx, x509); }
+long mt_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) { return SSL_CTX_set1_groups_list(ctx, list); }
+long mt_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *)) {
+    return SSL_CTX_set_tlsext_servername_callback(ctx, cb);
+}
+long mt_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg) { return SSL_CTX_set_tlsext_servername_arg(ctx, arg); }
+long mt_BIO_get_mem_data(BIO *bio, char **pp) { return BIO_get_mem_data(bio, pp); }
+
+EVP_PKEY *mt_EVP_EC_gen_p256(void) { return EVP_EC_gen("P-256"); }
+
+int mt_sk_X509_num(const STACK_OF(X509) *sk) { return sk_X509_num(sk); }
+X509 *mt_sk_X509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
+void mt_sk_X509_pop_free(STACK_OF(X509) *sk) { sk_X509_pop_free(sk, X509_free); }
+int mt_sk_GENERAL_NAME_num(const GENERAL_NAMES *sk) { return sk_GENERAL_NAME_num(sk); }
+GENERAL_NAME *mt_sk_GENERAL_NAME_value(const GENERAL_NAMES *sk, int i) { return sk_GENERAL_NAME_value(sk, i); }
+void mt_GENERAL_NAMES_free(GENERAL_NAMES *names) { GENERAL_NAMES_free(names); }
+int mt_sk_X509_CRL_num(const STACK_OF(X509_CRL) *sk) { return sk_X509_CRL_num(sk); }
+
+int mt_GENERAL_NAME_type(const GENERAL_NAME *name) { return name->type; }
+const ASN1_IA5STRING *mt_GENERAL_NAME_ia5(const GENERAL_NAME *name) {
+    switch (name->type) {
+    case GEN_EMAIL: return name->d.rfc822Name;
+    case GEN_DNS: return name->d.dNSName;
+    case GEN_URI: return name->d.uniformResourceIdentifier;
+    default: return NULL;
+    }
+}
+
+sasl_callback_t *mt_sasl_callbacks_new(void *context,
+    int (*getopt)(void *, const char *, const char *, const char **, unsigned *),
+    int (*getpath)(void *, const char **)) {
+    sasl_callback_t *cbs = calloc(3, sizeof(sasl_callback_t));
+    if (!cbs) return NULL;
+    int i = 0;
+    if (getopt) { cbs[i].id = SASL_CB_GETOPT; cbs[i].proc = (int (*)(void))getopt; cbs[i].context = context; i++; }
+    if (getpath) { cbs[i].id = SASL_CB_GETCONFPATH; cbs[i].proc = (int (*)(void))getpath; cbs[i].context = context; i++; }
+    cbs[i].id = SASL_CB_LIST_END;
+    return cbs;
+}
+void mt_sasl_callbacks_free(sasl_callback_t *cbs) { free(cbs); }

@@ -1,0 +1,13 @@
+#ifndef MAILTUNNEL_COPENSSL_SHIM_H
+#define MAILTUNNEL_COPENSSL_SHIM_H
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/pem.h>
+#include <openssl/evp.h>
+#include <openssl/ec.h>
+#include <openssl/rand.h>
+#include <openssl/bio.h>
+#endif
