@@ -40,7 +40,7 @@ let package = Package(
         ),
         .target(
             name: "MailTunnelSASL",
-            dependencies: ["CMailTunnelShims", "CSASL"],
+            dependencies: ["CMailTunnelShims", "CSASL", "MailTunnelProtocols"],
             swiftSettings: strict
         ),
         .target(
@@ -63,5 +63,6 @@ let package = Package(
         .testTarget(name: "MailTunnelProtocolsTests", dependencies: ["MailTunnelProtocols"], swiftSettings: strict),
         .testTarget(name: "MailTunnelTLSTests", dependencies: ["MailTunnelTLS"], swiftSettings: strict),
         .testTarget(name: "MailTunnelTests", dependencies: ["MailTunnel"], swiftSettings: strict),
+        .testTarget(name: "MailTunnelSASLTests", dependencies: ["MailTunnelSASL"], swiftSettings: strict),
     ]
 )

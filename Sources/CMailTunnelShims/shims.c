@@ -5,7 +5,7 @@
 
 uint64_t mt_ssl_op_no_compression(void) { return SSL_OP_NO_COMPRESSION; }
 uint64_t mt_ssl_op_no_renegotiation(void) { return SSL_OP_NO_RENEGOTIATION; }
-uint64_t mt_ssl_op_no_client_renegotiation(void) { return SSL_OP_NO_CLIENT_RENEGOTIATION; }
+uint64_t mt_ssl_op_allow_client_renegotiation(void) { return SSL_OP_ALLOW_CLIENT_RENEGOTIATION; }
 uint64_t mt_ssl_op_cipher_server_preference(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
 uint64_t mt_ssl_op_no_ticket(void) { return SSL_OP_NO_TICKET; }
 uint64_t mt_ssl_op_ignore_unexpected_eof(void) { return SSL_OP_IGNORE_UNEXPECTED_EOF; }

@@ -14,7 +14,7 @@
 // SSL_OP_* are built with SSL_OP_BIT(), which Swift does not import.
 uint64_t mt_ssl_op_no_compression(void);
 uint64_t mt_ssl_op_no_renegotiation(void);
-uint64_t mt_ssl_op_no_client_renegotiation(void);
+uint64_t mt_ssl_op_allow_client_renegotiation(void);
 uint64_t mt_ssl_op_cipher_server_preference(void);
 uint64_t mt_ssl_op_no_ticket(void);
 uint64_t mt_ssl_op_ignore_unexpected_eof(void);

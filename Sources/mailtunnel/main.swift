@@ -1,0 +1,2 @@
+import MailTunnel
+print(MailTunnelVersion.string)
