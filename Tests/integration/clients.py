@@ -1,0 +1,179 @@
+"""TLS clients for the tests: one-shot connections and a single-threaded full-duplex bulk transfer."""
+from __future__ import annotations
+
+import hashlib
+import selectors
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+def client_context(minimum: ssl.TLSVersion | None = None, maximum: ssl.TLSVersion | None = None,
+                   ciphers: str | None = None) -> ssl.SSLContext:
+    """A client context that does not verify (the default certificate is self-signed)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    if minimum is not None:
+        ctx.minimum_version = minimum
+    if maximum is not None:
+        ctx.maximum_version = maximum
+    return ctx
+
+
+def tcp_connect(host: str, port: int, timeout: float = 10.0, rcvbuf: int | None = None) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def tls_connect(host: str, port: int, timeout: float = 10.0, ctx: ssl.SSLContext | None = None,
+                rcvbuf: int | None = None) -> ssl.SSLSocket:
+    raw = tcp_connect(host, port, timeout, rcvbuf)
+    try:
+        return (ctx or client_context()).wrap_socket(raw, server_hostname="localhost")
+    except BaseException:
+        raw.close()
+        raise
+
+
+def recv_until(sock: socket.socket, done: Callable[[bytes], bool], timeout: float = 10.0,
+               limit: int = 1 << 20) -> tuple[bytes, bool]:
+    """Read until done(data), EOF, or the deadline. Returns (data, eof)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not done(data) and len(data) < limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no complete reply within {timeout}s; got {data[:500]!r}")
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, ssl.SSLEOFError):
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+def read_to_eof(sock: socket.socket, timeout: float = 10.0, limit: int = 1 << 20) -> bytes:
+    data, eof = recv_until(sock, lambda d: False, timeout, limit)
+    return data
+
+
+def echo_round_trip(host: str, port: int, payload: bytes = b"ping\r\n", timeout: float = 10.0,
+                    ctx: ssl.SSLContext | None = None) -> bytes:
+    """TLS connect, send payload, read the same number of bytes back, close (through an echo backend)."""
+    with tls_connect(host, port, timeout, ctx) as s:
+        s.sendall(payload)
+        data, _ = recv_until(s, lambda d: len(d) >= len(payload), timeout)
+        return data
+
+
+@dataclass
+class TransferResult:
+    sent: int = 0
+    received: int = 0
+    sha256_sent: str = ""
+    sha256_received: str = ""
+    seconds: float = 0.0
+    sent_before_stall: int | None = None
+    samples: list[tuple[float, int]] = field(default_factory=list)   # (t, value) from the sampler
+
+    @property
+    def mib_per_s(self) -> float:
+        return (self.received / (1 << 20)) / self.seconds if self.seconds > 0 else 0.0
+
+
+def echo_transfer(host: str, port: int, payload: bytes, timeout: float = 120.0, *,
+                  chunk: int = 256 * 1024, rcvbuf: int | None = None,
+                  stall_first: float | None = None, read_rate: float | None = None,
+                  sampler: Callable[[], int] | None = None, sample_every: float = 0.1,
+                  ctx: ssl.SSLContext | None = None) -> TransferResult:
+    """Send `payload` through TLS to an echo backend and read it all back, full duplex in one thread.
+
+    stall_first: do not read at all until sending has made no progress for this many seconds (or all is
+      sent) — the whole path fills up and backpressure must stop every reader in it.
+    read_rate: then read at most this many bytes per second (a slow client).
+    sampler: called every `sample_every` seconds (e.g. the proxy's RSS); values land in result.samples.
+    Raises TimeoutError if the transfer does not complete within `timeout` seconds."""
+    result = TransferResult(sha256_sent=hashlib.sha256(payload).hexdigest())
+    total = len(payload)
+    view = memoryview(payload)
+    digest = hashlib.sha256()
+    start = time.monotonic()
+    deadline = start + timeout
+    sock = tls_connect(host, port, min(timeout, 30.0), ctx, rcvbuf)
+    sock.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ)
+    sent = received = 0
+    last_send_progress = time.monotonic()
+    reading = stall_first is None
+    read_started = time.monotonic()
+    next_sample = 0.0
+    try:
+        while received < total:
+            now = time.monotonic()
+            if now >= deadline:
+                raise TimeoutError(f"transfer incomplete after {timeout}s: sent {sent}/{total}, "
+                                   f"received {received}/{total}")
+            if sampler is not None and now >= next_sample:
+                result.samples.append((now - start, sampler()))
+                next_sample = now + sample_every
+            progressed = False
+            want = selectors.EVENT_READ
+            if sent < total:
+                try:
+                    n = sock.send(view[sent:sent + chunk])
+                    if n > 0:
+                        sent += n
+                        progressed = True
+                        last_send_progress = now
+                except ssl.SSLWantWriteError:
+                    want |= selectors.EVENT_WRITE
+                except ssl.SSLWantReadError:
+                    pass
+            if not reading and (sent >= total or now - last_send_progress >= stall_first):
+                reading = True
+                read_started = now
+                result.sent_before_stall = sent
+            if reading:
+                allowed = chunk
+                if read_rate is not None:
+                    allowed = min(chunk, int(read_rate * (now - read_started)) - received)
+                if allowed > 0:
+                    try:
+                        data = sock.recv(allowed)
+                        if not data:
+                            raise ConnectionError(f"EOF after {received}/{total} bytes (sent {sent})")
+                        digest.update(data)
+                        received += len(data)
+                        progressed = True
+                    except ssl.SSLWantReadError:
+                        pass
+                    except ssl.SSLWantWriteError:
+                        want |= selectors.EVENT_WRITE
+            if not progressed:
+                sel.modify(sock, want)
+                sel.select(0.02 if (reading and read_rate is not None) else 0.1)
+        result.seconds = time.monotonic() - start
+    finally:
+        sel.close()
+        sock.close()
+    result.sent, result.received = sent, received
+    result.sha256_received = digest.hexdigest()
+    return result
