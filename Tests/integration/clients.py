@@ -6,6 +6,7 @@ import selectors
 import socket
 import ssl
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -18,10 +19,12 @@ def client_context(minimum: ssl.TLSVersion | None = None, maximum: ssl.TLSVersio
     ctx.verify_mode = ssl.CERT_NONE
     if ciphers:
         ctx.set_ciphers(ciphers)
-    if minimum is not None:
-        ctx.minimum_version = minimum
-    if maximum is not None:
-        ctx.maximum_version = maximum
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # TLSv1 is deprecated: that is the point
+        if minimum is not None:
+            ctx.minimum_version = minimum
+        if maximum is not None:
+            ctx.maximum_version = maximum
     return ctx
 
 
@@ -63,6 +66,9 @@ def recv_until(sock: socket.socket, done: Callable[[bytes], bool], timeout: floa
             chunk = sock.recv(65536)
         except (ConnectionResetError, ssl.SSLEOFError):
             return data, True
+        except socket.timeout:
+            raise TimeoutError(f"neither a complete reply nor a close within {timeout}s; "
+                               f"got {data[:500]!r}") from None
         if not chunk:
             return data, True
         data += chunk

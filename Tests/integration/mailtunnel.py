@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from procs import Process, free_port, port_accepts
+from procs import Process, free_port
 
 # `<timestamp> <level> <message> key=value key="quoted value" …`
 _KV = re.compile(r'([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
@@ -53,6 +54,7 @@ class MailTunnel:
         self.extra = list(extra or [])
         self.name = name
         self.process: Process | None = None
+        self._probe_clients: set[str] = set()   # client=… of our readiness probes, hidden from log_lines
 
     @property
     def accept(self) -> str:
@@ -83,12 +85,28 @@ class MailTunnel:
             # The startup line says the socket listens; a connect() then proves it. Only connect after
             # the line (or late in the wait) so that probes do not clutter the per-connection log.
             if ("listening" in self.log_text() or time.monotonic() > deadline - timeout / 2) and \
-                    port_accepts(self.accept_host, self.accept_port):
+                    self._probe():
+                # The probe is a connection too; let its log line pass so that marks taken now come after it.
+                end = time.monotonic() + 3
+                while time.monotonic() < end and not any(
+                        l.get("client") in self._probe_clients for l in self.log_lines(include_probes=True)):
+                    time.sleep(0.02)
                 return self
             if time.monotonic() >= deadline:
                 raise RuntimeError(f"mailtunnel did not accept on {self.accept} within {timeout}s\n"
                                    f"{self.process.describe()}")
             time.sleep(0.05)
+
+    def _probe(self) -> bool:
+        family = socket.AF_INET6 if ":" in self.accept_host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.settimeout(0.5)
+            try:
+                s.connect((self.accept_host, self.accept_port))
+            except OSError:
+                return False
+            self._probe_clients.add(hostport(*s.getsockname()[:2]))
+            return True
 
     def stop(self, grace: float = 15.0) -> int | None:
         return self.process.stop(grace=grace) if self.process else None
@@ -102,10 +120,13 @@ class MailTunnel:
 
     def log_mark(self) -> int:
         """A position in the log; pass it as `since` to look only at later lines."""
-        return len(self.log_text().splitlines())
+        return len(self.log_text().splitlines())   # an index into the unfiltered lines
 
-    def log_lines(self, since: int = 0) -> list[LogLine]:
-        return [LogLine(l, parse_fields(l)) for l in self.log_text().splitlines()[since:]]
+    def log_lines(self, since: int = 0, include_probes: bool = False) -> list[LogLine]:
+        lines = [LogLine(l, parse_fields(l)) for l in self.log_text().splitlines()[since:]]
+        if not include_probes:
+            lines = [l for l in lines if l.get("client") not in self._probe_clients]
+        return lines
 
     def find_log(self, pattern: str, since: int = 0) -> list[LogLine]:
         rx = re.compile(pattern)

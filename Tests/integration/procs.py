@@ -59,23 +59,19 @@ class Process:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.stdout_path = log_dir / f"{name}.stdout"
         self.stderr_path = log_dir / f"{name}.stderr"
-        self._out = open(self.stdout_path, "wb")
-        self._err = open(self.stderr_path, "wb")
-        self.popen = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
-            env=env, cwd=cwd,
-        )
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.popen = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
+            )
         self.pid = self.popen.pid
 
     def running(self) -> bool:
         return self.popen.poll() is None
 
     def stderr_text(self) -> str:
-        self._err.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def stdout_text(self) -> str:
-        self._out.flush()
         return self.stdout_path.read_text(errors="replace")
 
     def signal(self, sig: int) -> None:
@@ -99,9 +95,6 @@ class Process:
                 self.popen.wait(timeout=10)
         else:
             self.popen.wait(timeout=10)
-        for f in (self._out, self._err):
-            if not f.closed:
-                f.close()
         return self.popen.returncode
 
     def describe(self) -> str:

@@ -44,8 +44,7 @@ def test_curl_imaps_lists_and_fetches(mailtunnel, dovecot):
 def test_imaplib_login_and_fetch(mailtunnel, dovecot):
     mt = mailtunnel(connect=dovecot.imap_port, protocol="imap")
     mark = mt.log_mark()
-    imap = imaplib.IMAP4_SSL("127.0.0.1", mt.accept_port, ssl_context=client_context(), timeout=30)
-    try:
+    with imaplib.IMAP4_SSL("127.0.0.1", mt.accept_port, ssl_context=client_context(), timeout=30) as imap:
         assert imap.welcome.startswith(b"* OK"), imap.welcome
         typ, _ = imap.login(dovecot.user, dovecot.password)
         assert typ == "OK"
@@ -54,9 +53,8 @@ def test_imaplib_login_and_fetch(mailtunnel, dovecot):
         typ, data = imap.fetch("1", "(BODY.PEEK[])")
         assert typ == "OK"
         assert data[0][1] == dovecot.message
-        imap.logout()
-    finally:
-        imap.shutdown()
+        typ, _ = imap.logout()
+        assert typ == "BYE"
     assert_connection_logged(mt, mark, dovecot.imap_port)
 
 
