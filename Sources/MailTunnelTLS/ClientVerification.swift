@@ -45,12 +45,34 @@ enum ClientVerification {
 
 /// Intermediates without a CRL of their own are accepted (the CRL file covers the CAs the operator has CRLs for);
 /// the leaf must always be covered. Every other verdict is OpenSSL's.
+/// A refused certificate is remembered on its session, because OpenSSL discards it before the caller could ask.
 private let verifyCallback: @convention(c) (Int32, OpaquePointer?) -> Int32 = { preverified, store in
     guard preverified == 0, let store else { return preverified }
     let error = X509_STORE_CTX_get_error(store)
-    if error == X509_V_ERR_UNABLE_TO_GET_CRL && X509_STORE_CTX_get_error_depth(store) > 0 {
+    let depth = X509_STORE_CTX_get_error_depth(store)
+    if error == X509_V_ERR_UNABLE_TO_GET_CRL && depth > 0 {
         X509_STORE_CTX_set_error(store, X509_V_OK)
         return 1
     }
+    if let raw = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()),
+       let owner = SSL_get_ex_data(OpaquePointer(raw), 0) {
+        let session = Unmanaged<TLSSession>.fromOpaque(owner).takeUnretainedValue()
+        let reason = X509_verify_cert_error_string(Int(error)).map { String(cString: $0) } ?? "error \(error)"
+        var subject = "-", serial = "-"
+        if let cert = X509_STORE_CTX_get_current_cert(store) {
+            subject = X509Inspector.subjectLine(cert)
+            serial = X509Inspector.serialHex(cert)
+        }
+        session.verifyFailure = CertificateVerifyFailure(reason: reason, depth: Int(depth), subject: subject, serial: serial)
+    }
     return 0
+}
+
+/// Why a client certificate was refused, for the connection's log line.
+public struct CertificateVerifyFailure: Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+    public var depth: Int
+    public var subject: String
+    public var serial: String
+    public var description: String { "\(reason) (subject \"\(subject)\", serial \(serial), depth \(depth))" }
 }

@@ -25,8 +25,15 @@ public enum TLSIO: Equatable {
 public final class TLSSession {
     let ssl: OpaquePointer
     private var sentCloseNotify = false
+    /// Set by the verify callback when the client's certificate is refused.
+    public internal(set) var verifyFailure: CertificateVerifyFailure?
 
-    init(ssl: OpaquePointer) { self.ssl = ssl }
+    init(ssl: OpaquePointer) {
+        self.ssl = ssl
+        // The verify callback finds this session through the SSL's ex_data; the session owns the SSL, so the
+        // unretained pointer never outlives it.
+        _ = SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
+    }
 
     deinit { SSL_free(ssl) }
 
@@ -98,9 +105,8 @@ public final class TLSSession {
 
     private func failure(_ operation: String) -> TLSError {
         let error = TLSError.fromErrorQueue(operation)
-        let verify = SSL_get_verify_result(ssl)
-        if verify != X509_V_OK, let text = X509_verify_cert_error_string(Int(verify)) {
-            return TLSError(operation: operation, reasons: error.reasons + ["client certificate: \(String(cString: text))"])
+        if let refused = verifyFailure {
+            return TLSError(operation: operation, reasons: error.reasons + ["client certificate \(refused)"])
         }
         return error
     }

@@ -171,6 +171,7 @@ final class Connection {
         phase = .closed
         if tlsReady { tls?.sendCloseNotify() }
         loop.unregister(fd: clientFD)
+        discardUnreadInput(clientFD)
         close(clientFD)
         if backendFD >= 0 {
             loop.unregister(fd: backendFD)
@@ -185,11 +186,18 @@ final class Connection {
         toBackend.removeAll()
     }
 
+    /// Closing a socket with unread input makes the kernel send RST, which can destroy our last reply in flight;
+    /// reading what is already there first gives the client a clean FIN.
+    private func discardUnreadInput(_ fd: Int32) {
+        var budget = 4
+        while budget > 0, read(fd, loop.scratch.baseAddress, loop.scratch.count) > 0 { budget -= 1 }
+    }
+
     private func logEnd(_ reason: String) {
         let duration = loop.now - startedAt
         let fields: [(String, String)] = [
             ("listener", config.name), ("client", client.description), ("tls", tlsVersion), ("cipher", tlsCipher),
-            ("peer", peer?.subject ?? "-"), ("user", user ?? "-"),
+            ("peer", peer?.subject ?? "-"), ("serial", peer?.serial ?? "-"), ("user", user ?? "-"),
             ("backend", backendAddress?.description ?? "-"), ("in", String(bytesIn)), ("out", String(bytesOut)),
             ("duration", formatSeconds(duration)), ("reason", reason),
         ]
