@@ -168,9 +168,11 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
     static func isValidTag(_ tag: ArraySlice<UInt8>) -> Bool {
         guard !tag.isEmpty else { return false }
         return tag.allSatisfy { byte in
-            byte > 0x20 && byte < 0x7F && !Array("(){%*\"\\+".utf8).contains(byte)
+            byte > 0x20 && byte < 0x7F && !tagExcluded.contains(byte)
         }
     }
+
+    private static let tagExcluded: Set<UInt8> = Set("(){%*\"\\+".utf8)
 
     private mutating func forward(_ line: LineReader.Line, tag: [UInt8]) -> [DialogueAction] {
         guard sequencer.count < maxPendingCommands else { return tooManyPending() }

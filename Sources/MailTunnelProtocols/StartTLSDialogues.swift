@@ -127,16 +127,13 @@ extension UInt8 {
 extension Collection where Element == UInt8 {
     /// Case-insensitive ASCII comparison with an uppercase literal.
     func asciiEqualsUppercase(_ upper: String) -> Bool {
-        let other = Array(upper.utf8)
-        guard count == other.count else { return false }
-        return zip(self, other).allSatisfy { $0.asciiUppercased == $1 }
+        count == upper.utf8.count && asciiHasUppercasePrefix(upper)
     }
 
     /// Case-insensitive ASCII prefix test against an uppercase literal.
     func asciiHasUppercasePrefix(_ upper: String) -> Bool {
-        let other = Array(upper.utf8)
-        guard count >= other.count else { return false }
-        return zip(self, other).allSatisfy { $0.asciiUppercased == $1 }
+        guard count >= upper.utf8.count else { return false }
+        return zip(self, upper.utf8).allSatisfy { $0.asciiUppercased == $1 }
     }
 
     var isBlankASCII: Bool {
