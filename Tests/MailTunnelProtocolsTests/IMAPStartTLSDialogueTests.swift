@@ -345,6 +345,21 @@ import MailTunnelProtocols
                 == [toClient("* BYE Too many pipelined commands\r\n"), .close(reason: "too many pipelined commands before STARTTLS")])
     }
 
+
+    @Test(arguments: [1, 2] as [UInt64])
+    func fuzzedInputKeepsTheInvariants(seed: UInt64) {
+        let problems = fuzz(
+            { IMAPStartTLSDialogue() }, seed: seed, rounds: 100,
+            clientFragments: ["a STARTTLS\r\n", "b NOOP\r\n", "c CAPABILITY\r\n", "d LOGIN x y\r\n", "e ID NIL\r\n",
+                              "f LOGIN {5+}\r\n", "g LOGIN {5}\r\n", "{3+}\r\n", "\r", "\n", "\r\n", "\u{0}", " ",
+                              "h LOGOUT", "i starttls\n", "x", String(repeating: "z", count: 3000)],
+            backendFragments: [Self.dovecotGreeting, "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n", "b OK done\r\n",
+                               "c OK done\r\n", "e OK\r\n", "* ID ({4}\r\n", "h OK bye\r\n", "* BYE\r\n"],
+            allowedVerbs: ["NOOP", "CAPABILITY", "ID", "LOGOUT"],
+            verbOffset: { line in line.drop { $0 != UInt8(ascii: " ") }.dropFirst() })
+        #expect(problems.isEmpty, "\(problems.prefix(5))")
+    }
+
     @Test func factoryMakesTheIMAPDialogue() {
         guard var dialogue = makeStartTLSDialogue(for: .imap) else { Issue.record("no dialogue"); return }
         #expect(dialogue.receiveFromBackend(s(Self.dovecotGreeting)) == [toClient(Self.rewrittenGreeting)])

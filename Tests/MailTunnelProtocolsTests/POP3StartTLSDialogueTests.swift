@@ -179,6 +179,19 @@ import MailTunnelProtocols
         #expect(dialogue.tlsEstablished() == [toClient("-ERR Disconnected for inactivity.\r\n"), .relay])
     }
 
+
+    @Test(arguments: [1, 2] as [UInt64])
+    func fuzzedInputKeepsTheInvariants(seed: UInt64) {
+        let problems = fuzz(
+            { POP3StartTLSDialogue() }, seed: seed, rounds: 100,
+            clientFragments: ["STLS\r\n", "CAPA\r\n", "NOOP\r\n", "USER a\r\n", "PASS b\r\n", "QUIT\r\n", "stls\n",
+                              "\r", "\n", "\r\n", "\u{0}", " ", "x", String(repeating: "z", count: 2000)],
+            backendFragments: [Self.apopGreeting, Self.dovecotCapa, "+OK\r\n", "-ERR no\r\n", ".\r\n", "USER\r\n"],
+            allowedVerbs: ["CAPA", "NOOP", "QUIT"],
+            verbOffset: { $0 })
+        #expect(problems.isEmpty, "\(problems.prefix(5))")
+    }
+
     @Test func factoryMakesThePOP3Dialogue() {
         guard var dialogue = makeStartTLSDialogue(for: .pop3) else { Issue.record("no dialogue"); return }
         _ = dialogue.receiveFromBackend(s(Self.apopGreeting))

@@ -216,6 +216,20 @@ import MailTunnelProtocols
         #expect(dialogue.backendClosed() == [toClient("250-mx\r\n250-PIPE"), .close(reason: "backend closed the connection")])
     }
 
+
+    @Test(arguments: [1, 2] as [UInt64])
+    func fuzzedInputKeepsTheInvariants(seed: UInt64) {
+        let problems = fuzz(
+            { SMTPStartTLSDialogue() }, seed: seed, rounds: 100,
+            clientFragments: ["STARTTLS\r\n", "EHLO x\r\n", "HELO x\r\n", "NOOP\r\n", "RSET\r\n", "MAIL FROM:<a@b>\r\n",
+                              "AUTH PLAIN\r\n", "QUIT\r\n", "starttls\n", "\r", "\n", "\r\n", "\u{0}", " ", "x",
+                              String(repeating: "z", count: 300)],
+            backendFragments: [Self.greeting, Self.postfixEHLO, "250-mx\r\n", "250 ok\r\n", "220-hi\r\n", "221 bye\r\n"],
+            allowedVerbs: ["EHLO", "HELO", "NOOP", "RSET", "QUIT"],
+            verbOffset: { $0 })
+        #expect(problems.isEmpty, "\(problems.prefix(5))")
+    }
+
     @Test func factoryMakesTheSMTPDialogue() {
         guard var dialogue = makeStartTLSDialogue(for: .smtp) else { Issue.record("no dialogue"); return }
         _ = dialogue.receiveFromBackend(s(Self.greeting))
