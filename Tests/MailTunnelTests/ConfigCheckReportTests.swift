@@ -10,6 +10,7 @@ import MailTunnelProtocols
             # mailtunnel \(MailTunnelVersion.string) --check: configuration is valid, 1 listener
 
             # process-wide
+            metrics = off
             user = mail
             # group is not set (default: the user's group)
             # pid-file is not set (default: none)
@@ -44,7 +45,6 @@ import MailTunnelProtocols
             max-connections = 10000
             max-connections-per-ip = none
             shutdown-grace = 30s
-            metrics = off
 
             """)
     }

@@ -113,9 +113,10 @@ func loadErrors(_ arguments: [String], sourceLocation: SourceLocation = #_source
             """)
         let errors = loadErrors(["--config", file])
         #expect(errors.map { "\($0.line ?? 0):\($0.key ?? "-")" }
-                == ["2:conect", "6:-", "3:idle-timeout", "4:verify-depth", "5:max-connections", "7:tls-min", "0:connect"])
+                == ["2:conect", "3:idle-timeout", "4:verify-depth", "5:max-connections", "6:-", "7:tls-min", "0:connect"],
+                "in reading order, whole-file problems last")
         #expect(errors.allSatisfy { $0.file == file })
-        #expect(errors[2].description
+        #expect(errors[1].description
                 == "\(file):3: idle-timeout: expected a duration like 500ms, 30s, 30m, 1h (bare number = seconds), got 'forever'")
         #expect(errors[6].description == "\(file): connect: missing; every listener needs connect = [HOST:]PORT")
     }

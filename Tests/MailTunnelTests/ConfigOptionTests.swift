@@ -16,7 +16,7 @@ import MailTunnelProtocols
         #expect(Set(OptionTable.options.map(\.name)).count == OptionTable.options.count)
         #expect(OptionTable.options.filter(\.repeatable).map(\.name) == ["connect", "allow-subject"])
         #expect(OptionTable.options.filter { $0.scope == .daemon }.map(\.name)
-                == ["user", "group", "pid-file", "log-level", "state-dir"])
+                == ["metrics", "user", "group", "pid-file", "log-level", "state-dir"])
     }
 
     /// key, a good value, what --check prints for it, a bad value.

@@ -54,8 +54,9 @@ public enum OptionTable {
                "per listener and client address; none = unlimited"),
         .duration("shutdown-grace", \.shutdownGrace, default: "30s", allowZero: true,
                   "how long live sessions may finish after SIGTERM", stunnel: nil),
+        // Process-wide: one /metrics and /healthz endpoint reports every listener of the process.
         OptionSpec("metrics", "HOST:PORT|off", default: "off",
-                   "Prometheus text at /metrics and GET /healthz; no HOST means 127.0.0.1",
+                   "Prometheus text at /metrics and GET /healthz; no HOST means 127.0.0.1", scope: .daemon,
                    apply: { value, config throws(OptionValueError) in
                        config.metrics = value.lowercased() == "off" ? nil : try AddressParser.parse(value, role: .metrics)
                    },

@@ -5,6 +5,8 @@ public struct DaemonSettings: Sendable, Equatable {
     public var pidFile: String?
     public var logLevel: LogLevelName = .info
     public var stateDir: String?
+    /// The one metrics endpoint of the process; nil is off.
+    public var metrics: HostPort?
     /// From stunnel's `foreground`; mailtunnel itself never forks (run it under systemd), so this is informational.
     public var foreground: Bool?
     /// From stunnel's `output` (its log file); mailtunnel logs to stderr/journald, so this is informational.
@@ -97,7 +99,7 @@ public struct RunConfig: Sendable, Equatable {
         errors += crossListenerErrors(built)
         var settings = daemon
         errors += daemonSettings(built.map(\.0), into: &settings)
-        if !errors.isEmpty { throw ConfigErrors(errors) }
+        if !errors.isEmpty { throw ConfigErrors(readingOrder(errors)) }
         // Every listener carries the process values too, so a listener read alone (or printed) is complete.
         let listeners = built.map { entry in
             var config = entry.0.config
@@ -106,9 +108,21 @@ public struct RunConfig: Sendable, Equatable {
             config.pidFile = settings.pidFile
             config.stateDir = settings.stateDir
             config.logLevel = settings.logLevel
+            config.metrics = settings.metrics
             return config
         }
         return RunConfig(mode: mode, listeners: listeners, daemon: settings)
+    }
+
+    /// Errors in the order an operator reads them: command line first, then each file in the order given,
+    /// by line, with whole-file problems (a missing accept) after that file's lines.
+    static func readingOrder(_ errors: [ConfigError]) -> [ConfigError] {
+        var fileRank: [String: Int] = [:]
+        for error in errors { if let file = error.file, fileRank[file] == nil { fileRank[file] = fileRank.count } }
+        let ranked = errors.enumerated().map { offset, error in
+            (file: error.file.flatMap { fileRank[$0] } ?? -1, line: error.line ?? Int.max, offset: offset, error: error)
+        }
+        return ranked.sorted { ($0.file, $0.line, $0.offset) < ($1.file, $1.line, $1.offset) }.map(\.error)
     }
 
     /// A flag-only listener is named after its accept value as written back (`993`, `[::1]:993`).
@@ -160,6 +174,7 @@ public struct RunConfig: Sendable, Equatable {
         settings.group = built.lazy.compactMap(\.config.group).first
         settings.pidFile = built.lazy.compactMap(\.config.pidFile).first
         settings.stateDir = built.lazy.compactMap(\.config.stateDir).first
+        settings.metrics = built.lazy.compactMap(\.config.metrics).first
         settings.logLevel = built.first(where: { $0.locations["log-level"] != nil })?.config.logLevel ?? .info
         return errors
     }
