@@ -215,6 +215,23 @@ func loadErrors(_ arguments: [String], sourceLocation: SourceLocation = #_source
         ])
     }
 
+    @Test func crlfAndByteOrderMark() throws {
+        let text = "\u{FEFF}[imaps]\r\naccept = 993\r\n\r\nconnect = 143\r\nidle-timeout = x\r\n"
+        #expect(throws: ConfigErrors([ConfigError(ConfigLocation(file: "win.conf", line: 5), key: "idle-timeout",
+            "expected a duration like 500ms, 30s, 30m, 1h (bare number = seconds), got 'x'")])) {
+            try RunConfig.parse(configText: text, file: "win.conf")
+        }
+        let fixed = text.replacingOccurrences(of: "= x", with: "= 5m")
+        let run = try RunConfig.parse(configText: fixed, file: "win.conf")
+        #expect(run.listeners.map(\.name) == ["imaps"])
+        #expect(run.listeners.first?.connect == [HostPort(host: "127.0.0.1", port: 143)])
+    }
+
+    @Test func metricsMayNotTakeAListenersPort() {
+        #expect(loadErrors(["--accept", "993", "--connect", "143", "--metrics", "127.0.0.1:993"]).map(\.description)
+                == ["command line: --metrics: 127.0.0.1:993 is already accepted by listener [993]"])
+    }
+
     @Test func listenerNameFromFile() {
         #expect(ConfigFileParser.listenerName(forFile: "/etc/mailtunnel/imaps.conf") == "imaps")
         #expect(ConfigFileParser.listenerName(forFile: "submission") == "submission")

@@ -19,7 +19,7 @@ public enum ConfigFileParser {
         var seenKeys: [String: Int] = [:]
 
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in configLines(text) {
             lineNumber += 1
             let location = ConfigLocation(file: file, line: lineNumber)
             let line = stripComment(rawLine).trimmingSpaces
@@ -101,6 +101,13 @@ public enum ConfigFileParser {
         let base = path.split(separator: "/").last.map(String.init) ?? path
         guard let dot = base.lastIndex(of: "."), dot != base.startIndex else { return base }
         return String(base[..<dot])
+    }
+
+    /// Lines of a config file. Splits on `isNewline` because Swift reads "\r\n" as one Character, so
+    /// splitting on "\n" alone would glue a CRLF file into one line; a leading UTF-8 BOM is dropped.
+    static func configLines(_ text: String) -> [Substring] {
+        let body = text.hasPrefix("\u{FEFF}") ? text.dropFirst() : Substring(text)
+        return body.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
     }
 
     static func isValidName(_ name: String) -> Bool {

@@ -99,6 +99,12 @@ public struct RunConfig: Sendable, Equatable {
         errors += crossListenerErrors(built)
         var settings = daemon
         errors += daemonSettings(built.map(\.0), into: &settings)
+        if let metrics = settings.metrics,
+           let clash = built.first(where: { $0.0.locations["accept"] != nil && $0.0.config.accept.bindConflicts(with: metrics) }),
+           let source = built.lazy.compactMap({ $0.0.locations["metrics"] }).first {
+            errors.append(ConfigError(source.location, key: source.writtenKey,
+                                      "\(metrics) is already accepted by listener [\(clash.0.config.name)]"))
+        }
         if !errors.isEmpty { throw ConfigErrors(readingOrder(errors)) }
         // Every listener carries the process values too, so a listener read alone (or printed) is complete.
         let listeners = built.map { entry in

@@ -59,7 +59,7 @@ enum StunnelConfigTranslator {
         var sections: [Scope] = []
 
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in ConfigFileParser.configLines(text) {
             lineNumber += 1
             let location = ConfigLocation(file: file, line: lineNumber)
             let line = rawLine.trimmingSpaces
