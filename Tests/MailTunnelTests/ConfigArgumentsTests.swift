@@ -58,6 +58,11 @@ import MailTunnelProtocols
         ])
     }
 
+    @Test func forgottenValueBeforeNextFlag() {
+        #expect(loadErrors(["--accept", "993", "--cert", "--connect", "143"]).map(\.description)
+                == ["command line: --cert: expected FILE after --cert"])
+    }
+
     @Test func nothingToRun() {
         #expect(loadErrors([]).map(\.description)
                 == ["command line: nothing to run; give --accept and --connect, --config FILE or --stunnel-config FILE"])

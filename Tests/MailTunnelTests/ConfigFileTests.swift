@@ -227,6 +227,15 @@ func loadErrors(_ arguments: [String], sourceLocation: SourceLocation = #_source
         #expect(run.listeners.first?.connect == [HostPort(host: "127.0.0.1", port: 143)])
     }
 
+    @Test func badAcceptIsNotAlsoMissing() throws {
+        let dir = try TempDir()
+        let file = try dir.write("imaps.conf", "accept = 99999\nconnect =\n")
+        #expect(loadErrors(["--config", file]).map(\.description) == [
+            "\(file):1: accept: port must be a number from 1 to 65535, got '99999'",
+            "\(file):2: connect: expected [HOST:]PORT, got nothing",
+        ])
+    }
+
     @Test func metricsMayNotTakeAListenersPort() {
         #expect(loadErrors(["--accept", "993", "--connect", "143", "--metrics", "127.0.0.1:993"]).map(\.description)
                 == ["command line: --metrics: 127.0.0.1:993 is already accepted by listener [993]"])

@@ -54,10 +54,6 @@ public enum ConfigFileParser {
                 errors.append(ConfigError(location, key: written, "unknown key\(suggestion(for: written))"))
                 continue
             }
-            guard !value.isEmpty else {
-                errors.append(ConfigError(location, key: written, "expected \(option.syntax), got nothing"))
-                continue
-            }
             if !option.repeatable, let first = seenKeys[option.name] {
                 errors.append(ConfigError(location, key: written, "already set on line \(first); give it once"))
                 continue

@@ -42,7 +42,8 @@ public enum ListenerArguments {
 
             func takeValue(_ syntax: String) -> String? {
                 if let inlineValue { return inlineValue }
-                guard index < arguments.count else {
+                // A following flag means the value was forgotten; taking "--key" as a cert path would hide that.
+                guard index < arguments.count, !arguments[index].hasPrefix("--") else {
                     fail(flag, "expected \(syntax) after \(flag)")
                     return nil
                 }

@@ -6,6 +6,8 @@ enum ListenerBuilder {
         var config: ListenerConfig
         /// The location of the assignment that set each key, for cross-field errors.
         var locations: [String: Assignment]
+        /// Keys that were given at all, even with a bad value, so a bad `accept` is not also reported as missing.
+        var givenKeys: Set<String>
     }
 
     static func build(_ raw: RawListener) -> (Built, [ConfigError]) {
@@ -31,6 +33,6 @@ enum ListenerBuilder {
         // SPEC: key defaults to cert. Filled in so --check shows it and the engine needs no fallback.
         if config.key == nil, locations["key"] == nil, let cert = config.cert { config.key = cert }
 
-        return (Built(config: config, locations: locations), errors)
+        return (Built(config: config, locations: locations, givenKeys: Set(raw.assignments.map(\.key))), errors)
     }
 }

@@ -18,10 +18,10 @@ enum ListenerValidator {
             errors.append(ConfigError(assignment?.location ?? origin, key: assignment?.writtenKey ?? key, message))
         }
 
-        if built.locations["accept"] == nil {
+        if !built.givenKeys.contains("accept") {
             errors.append(ConfigError(origin, key: "accept", "missing; every listener needs accept = [HOST:]PORT"))
         }
-        if built.locations["connect"] == nil {
+        if !built.givenKeys.contains("connect") {
             errors.append(ConfigError(origin, key: "connect", "missing; every listener needs connect = [HOST:]PORT"))
         }
         if config.starttls && config.protocol == .none {
