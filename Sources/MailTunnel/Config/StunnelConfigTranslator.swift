@@ -68,7 +68,7 @@ enum StunnelConfigTranslator {
             if line.hasPrefix("["), line.hasSuffix("]") {
                 let name = String(line.dropFirst().dropLast())
                 if !ConfigFileParser.isValidName(name) {
-                    errors.append(ConfigError(location, key: nil, "service name '\(name)' may only use letters, digits and . _ - @"))
+                    errors.append(ConfigError(location, key: nil, "service name '\(name)' may only use letters, digits and . _ - @ : [ ]"))
                 }
                 // stunnel copies the defaults (including the verify switches) into each new service.
                 var section = Scope(name: name, location: location)
