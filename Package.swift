@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "MailTunnel",
             dependencies: [
-                "MailTunnelTLS", "MailTunnelProtocols", "MailTunnelSASL",
+                "MailTunnelTLS", "MailTunnelProtocols", "MailTunnelSASL", "CMailTunnelShims",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

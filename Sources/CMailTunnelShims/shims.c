@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "CMailTunnelShims.h"
 #include <stdlib.h>
 #include <openssl/bio.h>
@@ -57,3 +58,9 @@ sasl_callback_t *mt_sasl_callbacks_new(void *context,
     return cbs;
 }
 void mt_sasl_callbacks_free(sasl_callback_t *cbs) { free(cbs); }
+unsigned long mt_xn_flag_rfc2253(void) { return XN_FLAG_RFC2253; }
+
+int mt_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) { return accept4(fd, addr, len, flags); }
+int mt_sock_nonblock(void) { return SOCK_NONBLOCK; }
+int mt_sock_cloexec(void) { return SOCK_CLOEXEC; }
+ssize_t mt_send_nosignal(int fd, const void *buf, size_t len) { return send(fd, buf, len, MSG_NOSIGNAL); }

@@ -10,6 +10,9 @@
 #include <openssl/x509v3.h>
 #include <openssl/evp.h>
 #include <sasl/sasl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 
 // SSL_OP_* are built with SSL_OP_BIT(), which Swift does not import.
 uint64_t mt_ssl_op_no_compression(void);
@@ -32,6 +35,9 @@ long mt_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, in
 long mt_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg);
 long mt_BIO_get_mem_data(BIO *bio, char **pp);
 
+// XN_FLAG_RFC2253 is an expression of several macros.
+unsigned long mt_xn_flag_rfc2253(void);
+
 // EVP_EC_gen is a variadic macro.
 EVP_PKEY *mt_EVP_EC_gen_p256(void);
 
@@ -53,5 +59,11 @@ sasl_callback_t *mt_sasl_callbacks_new(void *context,
     int (*getopt)(void *, const char *, const char *, const char **, unsigned *),
     int (*getpath)(void *, const char **));
 void mt_sasl_callbacks_free(sasl_callback_t *cbs);
+
+// Linux socket calls Glibc's Swift module does not export.
+int mt_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int mt_sock_nonblock(void);
+int mt_sock_cloexec(void);
+ssize_t mt_send_nosignal(int fd, const void *buf, size_t len);
 
 #endif

@@ -1,0 +1,79 @@
+import Foundation
+
+/// Rules that involve more than one key of a listener, plus whether named files can be read now
+/// (so a typo fails at start-up or `--check`, not at the first TLS handshake).
+///
+/// Choices the SPEC leaves open:
+/// - `verify = optional` also needs ca-file or ca-path: a certificate cannot be verified without trust anchors.
+/// - `auth = certificate` needs `verify` optional or require, and `allow-subject` needs `verify` not none,
+///   since both would otherwise silently admit nobody (or everybody).
+/// - `xclient` is smtp only, like `auth`; `sasl-service`/`sasl-config-dir` are accepted anywhere but only used by smtp.
+enum ListenerValidator {
+    static func validate(_ built: ListenerBuilder.Built, declaredAt origin: ConfigLocation) -> [ConfigError] {
+        let config = built.config
+        var errors: [ConfigError] = []
+
+        func fail(_ key: String, _ message: String) {
+            let assignment = built.locations[key]
+            errors.append(ConfigError(assignment?.location ?? origin, key: assignment?.writtenKey ?? key, message))
+        }
+
+        if !built.givenKeys.contains("accept") {
+            errors.append(ConfigError(origin, key: "accept", "missing; every listener needs accept = [HOST:]PORT"))
+        }
+        if !built.givenKeys.contains("connect") {
+            errors.append(ConfigError(origin, key: "connect", "missing; every listener needs connect = [HOST:]PORT"))
+        }
+        if config.starttls && config.protocol == .none {
+            fail("starttls", "starttls = yes needs protocol imap, pop3 or smtp (protocol is none"
+                 + (built.locations["protocol"] == nil ? ", inferred from accept port \(config.accept.port))" : ")"))
+        }
+        if config.auth != .none && config.protocol != .smtp {
+            fail("auth", "auth = \(config.auth.rawValue) is only for smtp listeners (protocol is \(config.protocol.rawValue))")
+        }
+        if config.xclient && config.protocol != .smtp {
+            fail("xclient", "xclient = yes is only for smtp listeners (protocol is \(config.protocol.rawValue))")
+        }
+        if config.verify != .none && config.caFile == nil && config.caPath == nil {
+            fail("verify", "verify = \(config.verify.rawValue) needs ca-file or ca-path to check client certificates against")
+        }
+        if config.auth == .certificate && config.verify == .none {
+            fail("auth", "auth = certificate needs verify = optional or require")
+        }
+        if !config.allowSubject.isEmpty && config.verify == .none {
+            fail("allow-subject", "allow-subject needs verify = optional or require")
+        }
+        if built.locations["key"] != nil && config.cert == nil {
+            fail("key", "key without cert; give cert too (or neither, for a generated self-signed certificate)")
+        }
+
+        for (key, path) in [("cert", config.cert), ("key", config.key), ("ca-file", config.caFile), ("crl-file", config.crlFile)] {
+            guard let path, built.locations[key] != nil else { continue }
+            if let problem = unreadableFile(path) { fail(key, problem) }
+        }
+        for (key, path) in [("ca-path", config.caPath), ("sasl-config-dir", config.saslConfigDir)] {
+            guard let path else { continue }
+            if let problem = unreadableDirectory(path) { fail(key, problem) }
+        }
+        return errors
+    }
+
+    static func unreadableFile(_ path: String) -> String? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            return "expected a readable file, '\(path)' does not exist"
+        }
+        if isDirectory.boolValue { return "expected a file, '\(path)' is a directory" }
+        if !FileManager.default.isReadableFile(atPath: path) { return "expected a readable file, cannot read '\(path)'" }
+        return nil
+    }
+
+    static func unreadableDirectory(_ path: String) -> String? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return "expected a directory, '\(path)' is not one"
+        }
+        if !FileManager.default.isReadableFile(atPath: path) { return "expected a readable directory, cannot read '\(path)'" }
+        return nil
+    }
+}

@@ -1,0 +1,187 @@
+/// Process-wide settings: one value for the whole daemon, whichever listener or file set it.
+public struct DaemonSettings: Sendable, Equatable {
+    public var user: String?
+    public var group: String?
+    public var pidFile: String?
+    public var logLevel: LogLevelName = .info
+    public var stateDir: String?
+    /// The one metrics endpoint of the process; nil is off.
+    public var metrics: HostPort?
+    /// From stunnel's `foreground`; mailtunnel itself never forks (run it under systemd), so this is informational.
+    public var foreground: Bool?
+    /// From stunnel's `output` (its log file); mailtunnel logs to stderr/journald, so this is informational.
+    public var output: String?
+
+    public init() {}
+}
+
+/// Everything the executable needs: what to do, the listeners, and the process settings.
+public struct RunConfig: Sendable, Equatable {
+    public enum Mode: Sendable, Equatable {
+        /// Start the daemon.
+        case run
+        /// Validate and print `CheckReport.render(self)`; exit 0 (errors are thrown, exit 1).
+        case check
+        /// Print `OptionDocs.helpText`.
+        case help
+        /// Print the version.
+        case version
+    }
+
+    public var mode: Mode
+    public var listeners: [ListenerConfig]
+    public var daemon: DaemonSettings
+
+    public init(mode: Mode, listeners: [ListenerConfig], daemon: DaemonSettings) {
+        self.mode = mode
+        self.listeners = listeners
+        self.daemon = daemon
+    }
+
+    /// The single entry point for the executable: `arguments` is argv without the program name.
+    ///
+    /// - `--config FILE` (repeatable) and `--stunnel-config FILE` (repeatable) contribute listeners in the order given.
+    /// - Listener flags override the same key in every listener from those files; for repeatable keys the flags'
+    ///   values replace the file's (`--connect` given twice means exactly those two backends).
+    /// - With no file, the flags form one listener named after its accept value (`--accept 993` -> `993`).
+    /// - Every problem in every file and flag is collected and thrown together.
+    public static func load(arguments: [String]) throws(ConfigErrors) -> RunConfig {
+        let (parsed, argumentErrors) = ListenerArguments.parse(arguments)
+        if parsed.help { return RunConfig(mode: .help, listeners: [], daemon: DaemonSettings()) }
+        if parsed.version { return RunConfig(mode: .version, listeners: [], daemon: DaemonSettings()) }
+
+        var errors = argumentErrors
+        var raw: [RawListener] = []
+        var daemon = DaemonSettings()
+        for path in parsed.configFiles {
+            let (document, fileErrors) = ConfigFileParser.load(path: path)
+            errors += fileErrors
+            if let document { raw += ConfigFileParser.listeners(of: document) }
+        }
+        for path in parsed.stunnelConfigFiles {
+            let (translation, fileErrors) = StunnelConfigTranslator.load(path: path)
+            errors += fileErrors
+            raw += translation.listeners
+            daemon.foreground = translation.foreground ?? daemon.foreground
+            daemon.output = translation.output ?? daemon.output
+        }
+        let fromFiles = !parsed.configFiles.isEmpty || !parsed.stunnelConfigFiles.isEmpty
+        if fromFiles {
+            raw = raw.map { RawListener(name: $0.name, location: $0.location,
+                                        assignments: RawListener.merge([$0.assignments, parsed.assignments])) }
+        } else if !parsed.assignments.isEmpty {
+            raw = [RawListener(name: flagListenerName(parsed.assignments), location: .commandLine,
+                               assignments: parsed.assignments)]
+        } else if errors.isEmpty {
+            errors.append(ConfigError(.commandLine, key: nil,
+                                      "nothing to run; give --accept and --connect, --config FILE or --stunnel-config FILE"))
+        }
+        return try assemble(raw, daemon: daemon, mode: parsed.check ? .check : .run, earlierErrors: errors)
+    }
+
+    /// Parses native config text, e.g. `--check` output pasted back, or a file's contents in tests.
+    public static func parse(configText: String, file: String) throws(ConfigErrors) -> RunConfig {
+        let (document, errors) = ConfigFileParser.parse(text: configText, file: file)
+        return try assemble(ConfigFileParser.listeners(of: document), daemon: DaemonSettings(), mode: .run,
+                            earlierErrors: errors)
+    }
+
+    static func assemble(_ raw: [RawListener], daemon: DaemonSettings, mode: Mode,
+                         earlierErrors: [ConfigError]) throws(ConfigErrors) -> RunConfig {
+        var errors = earlierErrors
+        var built: [(ListenerBuilder.Built, RawListener)] = []
+        for listener in raw {
+            let (result, buildErrors) = ListenerBuilder.build(listener)
+            errors += buildErrors
+            errors += ListenerValidator.validate(result, declaredAt: listener.location)
+            built.append((result, listener))
+        }
+        errors += crossListenerErrors(built)
+        var settings = daemon
+        errors += daemonSettings(built.map(\.0), into: &settings)
+        if let metrics = settings.metrics,
+           let clash = built.first(where: { $0.0.locations["accept"] != nil && $0.0.config.accept.bindConflicts(with: metrics) }),
+           let source = built.lazy.compactMap({ $0.0.locations["metrics"] }).first {
+            errors.append(ConfigError(source.location, key: source.writtenKey,
+                                      "\(metrics) is already accepted by listener [\(clash.0.config.name)]"))
+        }
+        if !errors.isEmpty { throw ConfigErrors(readingOrder(errors)) }
+        // Every listener carries the process values too, so a listener read alone (or printed) is complete.
+        let listeners = built.map { entry in
+            var config = entry.0.config
+            config.user = settings.user
+            config.group = settings.group
+            config.pidFile = settings.pidFile
+            config.stateDir = settings.stateDir
+            config.logLevel = settings.logLevel
+            config.metrics = settings.metrics
+            return config
+        }
+        return RunConfig(mode: mode, listeners: listeners, daemon: settings)
+    }
+
+    /// Errors in the order an operator reads them: command line first, then each file in the order given,
+    /// by line, with whole-file problems (a missing accept) after that file's lines.
+    static func readingOrder(_ errors: [ConfigError]) -> [ConfigError] {
+        var fileRank: [String: Int] = [:]
+        for error in errors { if let file = error.file, fileRank[file] == nil { fileRank[file] = fileRank.count } }
+        let ranked = errors.enumerated().map { offset, error in
+            (file: error.file.flatMap { fileRank[$0] } ?? -1, line: error.line ?? Int.max, offset: offset, error: error)
+        }
+        return ranked.sorted { ($0.file, $0.line, $0.offset) < ($1.file, $1.line, $1.offset) }.map(\.error)
+    }
+
+    /// A flag-only listener is named after its accept value as written back (`993`, `[::1]:993`).
+    static func flagListenerName(_ assignments: [Assignment]) -> String {
+        guard let accept = assignments.last(where: { $0.key == "accept" }) else { return "command-line" }
+        return (try? AddressParser.parse(accept.value, role: .accept).description) ?? accept.value
+    }
+
+    /// Names must be unique (logs, metrics, systemd instances), and no two listeners may bind the same
+    /// address: same port with the same host, or with either one on all interfaces.
+    static func crossListenerErrors(_ built: [(ListenerBuilder.Built, RawListener)]) -> [ConfigError] {
+        var errors: [ConfigError] = []
+        for (index, (listener, raw)) in built.enumerated() {
+            let earlier = built[..<index]
+            if let first = earlier.first(where: { $0.0.config.name == listener.config.name }) {
+                errors.append(ConfigError(raw.location, key: nil,
+                                          "listener name '\(listener.config.name)' is already used at \(first.1.location)"))
+            }
+            guard let accept = listener.locations["accept"] else { continue }
+            if let clash = earlier.first(where: {
+                $0.0.locations["accept"] != nil && $0.0.config.accept.bindConflicts(with: listener.config.accept)
+            }) {
+                let other = clash.0.locations["accept"]?.location ?? clash.1.location
+                errors.append(ConfigError(accept.location, key: accept.writtenKey,
+                                          "\(listener.config.accept) is already accepted by listener [\(clash.0.config.name)] at \(other)"))
+            }
+        }
+        return errors
+    }
+
+    /// Process-wide keys may be set in any listener (or before the first section), but must agree.
+    static func daemonSettings(_ built: [ListenerBuilder.Built], into settings: inout DaemonSettings) -> [ConfigError] {
+        var errors: [ConfigError] = []
+        for option in OptionTable.options where option.scope == .daemon {
+            var first: (values: [String], where: Assignment)?
+            for listener in built {
+                guard let assignment = listener.locations[option.name] else { continue }
+                let values = option.values(of: listener.config)
+                if let first, first.values != values {
+                    errors.append(ConfigError(assignment.location, key: assignment.writtenKey,
+                                              "is process-wide and was already set to '\(first.values.joined())' at \(first.where.location)"))
+                } else if first == nil {
+                    first = (values, assignment)
+                }
+            }
+        }
+        // Listeners that agree (or are silent) share the first value given anywhere.
+        settings.user = built.lazy.compactMap(\.config.user).first
+        settings.group = built.lazy.compactMap(\.config.group).first
+        settings.pidFile = built.lazy.compactMap(\.config.pidFile).first
+        settings.stateDir = built.lazy.compactMap(\.config.stateDir).first
+        settings.metrics = built.lazy.compactMap(\.config.metrics).first
+        settings.logLevel = built.first(where: { $0.locations["log-level"] != nil })?.config.logLevel ?? .info
+        return errors
+    }
+}

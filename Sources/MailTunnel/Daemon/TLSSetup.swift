@@ -1,0 +1,52 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import MailTunnelTLS
+
+/// Turns a listener's settings into a TLS context, generating the self-signed default when no cert is given.
+enum TLSSetup {
+    static func stateDirectory(_ config: ListenerConfig) -> String {
+        if let dir = config.stateDir { return dir }
+        // systemd's StateDirectory= hands the path over in $STATE_DIRECTORY.
+        if let fromSystemd = getenv("STATE_DIRECTORY") {
+            return String(cString: fromSystemd).split(separator: ":").first.map(String.init) ?? "/var/lib/mailtunnel"
+        }
+        return "/var/lib/mailtunnel"
+    }
+
+    static func settings(_ config: ListenerConfig, logger: Logger) throws(TLSError) -> TLSSettings {
+        let certificate: String
+        let key: String
+        if let cert = config.cert {
+            certificate = cert
+            key = config.key ?? cert
+        } else {
+            let files = try SelfSignedCertificate.loadOrCreate(
+                stateDirectory: stateDirectory(config), commonName: hostName())
+            certificate = files.certificate
+            key = files.key
+        }
+        return TLSSettings(
+            certificateChainFile: certificate, privateKeyFile: key,
+            minimumVersion: config.tlsMin == .v1_3 ? 0x0304 : 0x0303,
+            ciphers: config.ciphers, ciphersuites: config.ciphersuites,
+            clientCertificates: TLSSettings.ClientCertificatePolicy(rawValue: config.verify.rawValue) ?? .none,
+            caFile: config.caFile, caPath: config.caPath, crlFile: config.crlFile,
+            verifyDepth: Int32(config.verifyDepth), sessionContext: "mailtunnel:" + config.name)
+    }
+
+    static func makeContext(_ config: ListenerConfig, logger: Logger) throws(TLSError) -> TLSContext {
+        let context = try TLSContext(settings: settings(config, logger: logger))
+        let selfSigned = config.cert == nil
+        logger.info("\(LogLine.format(selfSigned ? "self-signed certificate" : "certificate", [("listener", config.name), ("path", context.settings.certificateChainFile), ("subject", context.subject), ("fingerprint", context.fingerprint)]))")
+        return context
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
+    }
+}

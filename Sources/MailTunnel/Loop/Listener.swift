@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Logging
+import Synchronization
+
+/// The control-plane side of a listener: one Dispatch read source per listening socket, never churned,
+/// accepting until EAGAIN and handing each socket to an event loop that owns it from then on.
+/// `@unchecked Sendable`: the Dispatch sources are only touched on `queue` (the control queue) after init.
+final class Listener: @unchecked Sendable {
+    let runtime: ListenerRuntime
+    private let sockets: [Int32]
+    private let sources: [any DispatchSourceRead]
+    private let loops: [EventLoop]
+    private let nextLoop = Atomic<Int>(0)
+    private let queue: DispatchQueue
+
+    init(runtime: ListenerRuntime, sockets: [Int32], loops: [EventLoop], queue: DispatchQueue) {
+        self.runtime = runtime
+        self.sockets = sockets
+        self.loops = loops
+        self.queue = queue
+        self.sources = sockets.map { DispatchSource.makeReadSource(fileDescriptor: $0, queue: queue) }
+    }
+
+    /// Binds every address `accept` names (both IPv4 and IPv6 for "all interfaces").
+    static func bind(_ config: ListenerConfig) throws(NetError) -> [Int32] {
+        let addresses = try SocketAddress.resolve(host: config.accept.host, port: config.accept.port, passive: true)
+        var sockets: [Int32] = []
+        var firstError: NetError?
+        for address in addresses {
+            do {
+                sockets.append(try Sockets.listen(on: address))
+            } catch {
+                // A machine without IPv6 still serves IPv4 for "all interfaces"; an explicit address must bind.
+                if firstError == nil { firstError = error }
+            }
+        }
+        if sockets.isEmpty || (config.accept.host != nil && firstError != nil) {
+            sockets.forEach { close($0) }
+            throw firstError ?? NetError(operation: "bind \(config.accept)", message: "no address")
+        }
+        return sockets
+    }
+
+    func start() {
+        for (index, source) in sources.enumerated() {
+            source.setEventHandler { [self] in acceptPending(index) }
+            source.resume()
+        }
+    }
+
+    /// Stops accepting at once; the listening sockets close when their sources are cancelled.
+    func stop() {
+        for (socket, source) in zip(sockets, sources) {
+            source.setCancelHandler { close(socket) }
+            source.cancel()
+        }
+    }
+
+    private func acceptPending(_ index: Int) {
+        let socket = sockets[index]
+        while true {
+            guard let (fd, address) = Sockets.accept(socket) else {
+                switch errno {
+                case EINTR, ECONNABORTED, EPROTO: continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Out of descriptors: pause this source briefly instead of spinning on a socket that stays readable.
+                    runtime.logger.warning("\(LogLine.format("accept paused", [("listener", runtime.config.name), ("error", String(cString: strerror(errno)))]))")
+                    sources[index].suspend()
+                    queue.asyncAfter(deadline: .now() + .milliseconds(250)) { [self] in sources[index].resume() }
+                    return
+                default:
+                    return
+                }
+            }
+            let refusal = runtime.enter(host: address.host)
+            let loop = loops[nextLoop.add(1, ordering: .relaxed).oldValue % loops.count]
+            let runtime = self.runtime
+            loop.execute {
+                Connection(loop: loop, listener: runtime, fd: fd, client: address, refusal: refusal).start()
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CMailTunnelShims
+
+/// Thin wrappers over the socket calls the daemon makes, all non-blocking and close-on-exec.
+enum Sockets {
+    static func listen(on address: SocketAddress, backlog: Int32 = 1024) throws(NetError) -> Int32 {
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .errno("socket") }
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        if address.family == AF_INET6 {
+            // `[::]:993` should not silently also take IPv4; operators list both if they want both.
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
+        let bound = address.withSockaddr { bind(fd, $0, $1) }
+        guard bound == 0 else {
+            let error = NetError.errno("bind \(address)")
+            close(fd)
+            throw error
+        }
+        guard Glibc.listen(fd, backlog) == 0 else {
+            let error = NetError.errno("listen \(address)")
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    enum ConnectStart {
+        case connected(Int32)
+        case inProgress(Int32)
+        case failed(NetError)
+    }
+
+    static func startConnect(to address: SocketAddress) -> ConnectStart {
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return .failed(.errno("socket")) }
+        setNoDelay(fd)
+        let rc = address.withSockaddr { connect(fd, $0, $1) }
+        if rc == 0 { return .connected(fd) }
+        if errno == EINPROGRESS { return .inProgress(fd) }
+        let error = NetError.errno("connect \(address)")
+        close(fd)
+        return .failed(error)
+    }
+
+    /// The outcome of a non-blocking connect once the socket turned writable.
+    static func connectResult(_ fd: Int32) -> Int32 {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return errno }
+        return error
+    }
+
+    static func setNoDelay(_ fd: Int32) {
+        var on: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    static func peerAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        return rc == 0 ? SocketAddress(storage: storage, length: length) : nil
+    }
+
+    static func localAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return rc == 0 ? SocketAddress(storage: storage, length: length) : nil
+    }
+
+    /// Accepts one pending connection; nil with errno set when none is pending or on error.
+    static func accept(_ listener: Int32) -> (Int32, SocketAddress)? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let fd = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                mt_accept4(listener, $0, &length, mt_sock_nonblock() | mt_sock_cloexec())
+            }
+        }
+        guard fd >= 0 else { return nil }
+        return (fd, SocketAddress(storage: storage, length: length))
+    }
+}

@@ -1,0 +1,73 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailTunnelProtocols
+
+extension Connection {
+    /// Tries the configured backends in order (failover), starting from `backendIndex`.
+    func connectNextBackend() {
+        while backendIndex < listener.backends.count {
+            let address = listener.backends[backendIndex]
+            switch Sockets.startConnect(to: address) {
+            case .connected(let fd):
+                adoptBackend(fd, address)
+                return backendConnected()
+            case .inProgress(let fd):
+                adoptBackend(fd, address)
+                backendWritable = false
+                enter(.connecting)
+                return
+            case .failed(let error):
+                listener.logger.debug("\(LogLine.format("backend failed", [("backend", address.description), ("error", error.message)]))")
+                backendIndex += 1
+            }
+        }
+        backendUnavailable()
+    }
+
+    private func adoptBackend(_ fd: Int32, _ address: SocketAddress) {
+        backendFD = fd
+        backendAddress = address
+        backendReadable = true
+        backendWritable = true
+        loop.register(self, fd: fd)
+    }
+
+    func continueConnect() {
+        guard backendWritable else { return }
+        let error = Sockets.connectResult(backendFD)
+        if error == 0 { return backendConnected() }
+        backendFailed(String(cString: strerror(error)))
+    }
+
+    /// The current backend did not answer: drop it and try the next.
+    func backendFailed(_ why: String) {
+        if let address = backendAddress {
+            listener.logger.debug("\(LogLine.format("backend failed", [("backend", address.description), ("error", why)]))")
+        }
+        loop.unregister(fd: backendFD)
+        close(backendFD)
+        backendFD = -1
+        backendAddress = nil
+        backendIndex += 1
+        connectNextBackend()
+    }
+
+    private func backendUnavailable() {
+        if let reply = config.protocol.unavailableReply { toClient.append(reply) }
+        enter(.closing("backend unavailable"))
+        continueClosing("backend unavailable")
+    }
+
+    private func backendConnected() {
+        lastActivity = loop.now
+        if config.starttls, let machine = makeStartTLSDialogue(for: config.protocol) {
+            dialogue = machine
+            enter(.dialogue)
+            pumpDialogue()
+        } else {
+            enter(.relaying)
+            pumpRelay()
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import MailTunnelProtocols
+
+/// While a dialogue is active, mailtunnel itself speaks the protocol: every byte from either side goes through
+/// the state machine, and only what it returns is sent on.
+extension Connection {
+    /// Queued bytes above which the dialogue stops reading (a client flooding commands cannot grow memory).
+    private static let dialogueQueueLimit = 64 * 1024
+
+    func pumpDialogue() {
+        var progress = true
+        while progress && phase == .dialogue {
+            progress = false
+            guard flushBackend(), flushClient(), phase == .dialogue else { return }
+            if startTLSRequested {
+                // The reply to STARTTLS must be on the wire before the handshake starts; nothing the client
+                // sent in plaintext after its STARTTLS line is ever read as a command.
+                if toClient.isEmpty { beginHandshake() }
+                return
+            }
+            let roomy = toClient.count < Self.dialogueQueueLimit && toBackend.count < Self.dialogueQueueLimit
+            if roomy, !backendEOF, backendReadable {
+                switch readBackend(into: loop.scratch) {
+                case .bytes(let n):
+                    perform(dialogue?.receiveFromBackend(Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))[...]) ?? [])
+                    progress = true
+                case .eof:
+                    backendEOF = true
+                    perform(dialogue?.backendClosed() ?? [.close(reason: "backend closed")])
+                    progress = true
+                case .wouldBlock: break
+                case .failed(let why): return finish(why)
+                }
+            }
+            guard phase == .dialogue, !startTLSRequested else { continue }
+            if roomy, canReadClient {
+                switch readClient(into: loop.scratch) {
+                case .bytes(let n):
+                    perform(dialogue?.receiveFromClient(Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))[...]) ?? [])
+                    progress = true
+                case .eof: return finish("client closed")
+                case .wouldBlock: break
+                case .failed(let why): return finish(why)
+                }
+            }
+        }
+    }
+
+    func perform(_ actions: [DialogueAction]) {
+        for action in actions {
+            guard phase != .closed else { return }
+            switch action {
+            case .sendToClient(let bytes): toClient.append(bytes)
+            case .sendToBackend(let bytes): toBackend.append(bytes)
+            case .startTLS: startTLSRequested = true
+            case .relay:
+                dialogue = nil
+                enter(.relaying)
+            case .close(let reason):
+                enter(.closing(reason))
+            }
+        }
+        switch phase {
+        case .relaying: pumpRelay()
+        case .closing(let reason):
+            _ = flushBackend()
+            continueClosing(reason)
+        default: break
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import MailTunnelTLS
+
+extension Connection {
+    func beginHandshake() {
+        guard let context = listener.tls else { return finish("no TLS context") }
+        do {
+            tls = try context.makeSession(socket: clientFD)
+        } catch {
+            return finish("TLS session: \(error)")
+        }
+        enter(.handshaking)
+        continueHandshake()
+    }
+
+    func continueHandshake() {
+        guard let tls else { return }
+        if tlsWriteWantsRead ? !clientReadable : false { return }
+        switch tls.handshake() {
+        case .complete:
+            tlsWriteWantsRead = false
+            tlsVersion = tls.version
+            tlsCipher = tls.cipher
+            peer = tls.peerIdentity
+            handshakeCompleted()
+        case .wantRead:
+            clientReadable = false
+        case .wantWrite:
+            clientWritable = false
+        case .failed(let error):
+            finish("handshake failed: \(error.reasons.isEmpty ? "connection closed" : error.reasons.joined(separator: "; "))")
+        }
+    }
+
+    private func handshakeCompleted() {
+        if let refusal { return refuse(refusal) }
+        if let denied = subjectDenial() { return refuse(denied) }
+        if startTLSRequested, dialogue != nil {
+            startTLSRequested = false
+            enter(.dialogue)
+            perform(dialogue?.tlsEstablished() ?? [])
+            if phase == .dialogue { pumpDialogue() }
+        } else {
+            connectNextBackend()
+        }
+    }
+
+    /// `allow-subject`: a verified certificate whose CN or email is not listed is refused after the handshake,
+    /// with the protocol's own error, so the client sees why.
+    private func subjectDenial() -> String? {
+        let allowed = config.allowSubject
+        guard !allowed.isEmpty else { return nil }
+        guard let peer else { return "client certificate required" }
+        let names = [peer.commonName].compactMap { $0 } + peer.emails
+        return names.contains(where: allowed.contains) ? nil : "certificate subject not allowed: \(peer.subject)"
+    }
+}

@@ -1,0 +1,212 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CMailTunnelShims
+import Logging
+import MailTunnelProtocols
+import MailTunnelTLS
+
+/// One client and its backend, owned by a single event loop for its whole life (no locks needed).
+/// The phases follow the listener's mode:
+///   implicit TLS: handshaking → connecting → [dialogue] → relaying
+///   STARTTLS:     connecting → dialogue → handshaking → dialogue → relaying
+/// and any phase can end in `closing` (a last reply is flushed) and then `closed`.
+final class Connection {
+    enum Phase: Equatable {
+        case handshaking
+        case connecting
+        case dialogue
+        case relaying
+        case closing(String)
+        case closed
+    }
+
+    unowned let loop: EventLoop
+    let listener: ListenerRuntime
+    let clientFD: Int32
+    let client: SocketAddress
+    var backendFD: Int32 = -1
+    var backendIndex = 0
+    var backendAddress: SocketAddress?
+    var phase: Phase
+    var slot = -1
+
+    var tls: TLSSession?
+    var tlsVersion = "-"
+    var tlsCipher = "-"
+    var peer: CertificateIdentity?
+    var user: String?
+    var dialogue: (any MailDialogue)?
+    /// A refusal decided at accept time (connection limits), delivered once the client can read it.
+    var refusal: String?
+    var startTLSRequested = false
+
+    // Readiness as last reported by epoll and not since contradicted by EAGAIN (edge-triggered bookkeeping).
+    var clientReadable = true
+    var clientWritable = true
+    var backendReadable = true
+    var backendWritable = true
+    // TLS may need the opposite direction to make progress (e.g. a key update during a read).
+    var tlsReadWantsWrite = false
+    var tlsWriteWantsRead = false
+
+    var clientEOF = false
+    var backendEOF = false
+    var clientWriteShut = false
+    var backendWriteShut = false
+    var firstClosed: String?
+
+    var toClient = ByteQueue()
+    var toBackend = ByteQueue()
+    var bytesIn = 0
+    var bytesOut = 0
+    let startedAt: Double
+    var phaseStartedAt: Double
+    var lastActivity: Double
+
+    init(loop: EventLoop, listener: ListenerRuntime, fd: Int32, client: SocketAddress, refusal: String?) {
+        self.loop = loop
+        self.listener = listener
+        self.clientFD = fd
+        self.client = client
+        self.refusal = refusal
+        let now = loop.now
+        startedAt = now
+        phaseStartedAt = now
+        lastActivity = now
+        phase = listener.config.starttls ? .connecting : .handshaking
+    }
+
+    var config: ListenerConfig { listener.config }
+
+    /// Called on the loop thread right after the hand-off from the accept source.
+    func start() {
+        loop.adopt(self)
+        Sockets.setNoDelay(clientFD)
+        loop.register(self, fd: clientFD)
+        if config.starttls {
+            if let refusal {
+                refuse(refusal)
+            } else {
+                connectNextBackend()
+            }
+        } else {
+            beginHandshake()
+        }
+    }
+
+    func handle(fd: Int32, events: UInt32) {
+        let readable = events & UInt32(EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+        let writable = events & UInt32(EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+        if fd == clientFD {
+            if readable { clientReadable = true }
+            if writable { clientWritable = true }
+        } else if fd == backendFD {
+            if readable { backendReadable = true }
+            if writable { backendWritable = true }
+        }
+        lastActivity = loop.now
+        advance()
+    }
+
+    /// Continues deferred work (the relay yields after a budget so one busy client cannot starve the loop).
+    func resume() { advance() }
+
+    func advance() {
+        switch phase {
+        case .handshaking: continueHandshake()
+        case .connecting: continueConnect()
+        case .dialogue: pumpDialogue()
+        case .relaying: pumpRelay()
+        case .closing(let reason): continueClosing(reason)
+        case .closed: break
+        }
+    }
+
+    func enter(_ next: Phase) {
+        phase = next
+        phaseStartedAt = loop.now
+    }
+
+    func checkDeadline(now: Double) {
+        let elapsed = now - phaseStartedAt
+        switch phase {
+        case .handshaking where elapsed > config.handshakeTimeout:
+            finish("handshake timeout")
+        case .connecting where elapsed > config.connectTimeout:
+            backendFailed("connect timeout")
+        case .dialogue, .relaying:
+            if now - lastActivity > config.idleTimeout { finish("idle timeout") }
+        case .closing(let reason) where elapsed > 10:
+            finish(reason)
+        default:
+            break
+        }
+    }
+
+    /// Sends the listener's protocol reply (if any) and closes.
+    func refuse(_ reason: String, reply: [UInt8]? = nil) {
+        if let reply = reply ?? config.protocol.refusalReply(reason.prefix(1).uppercased() + reason.dropFirst()) {
+            toClient.append(reply)
+        }
+        enter(.closing(reason))
+        continueClosing(reason)
+    }
+
+    /// The daemon is stopping and the grace period is over.
+    func shutdownNow() {
+        guard phase != .closed else { return }
+        if case .closing = phase { return finish("shutdown") }
+        if let reply = config.protocol.shutdownReply, tlsReady || config.starttls, phase != .handshaking {
+            toClient.append(reply)
+            flushClient()
+        }
+        finish("shutdown")
+    }
+
+    var tlsReady: Bool { tls != nil && phase != .handshaking }
+
+    func finish(_ reason: String) {
+        guard phase != .closed else { return }
+        phase = .closed
+        if tlsReady { tls?.sendCloseNotify() }
+        loop.unregister(fd: clientFD)
+        discardUnreadInput(clientFD)
+        close(clientFD)
+        if backendFD >= 0 {
+            loop.unregister(fd: backendFD)
+            close(backendFD)
+        }
+        loop.release(self)
+        listener.leave(host: client.host)
+        logEnd(reason)
+        tls = nil
+        dialogue = nil
+        toClient.removeAll()
+        toBackend.removeAll()
+    }
+
+    /// Closing a socket with unread input makes the kernel send RST, which can destroy our last reply in flight;
+    /// reading what is already there first gives the client a clean FIN.
+    private func discardUnreadInput(_ fd: Int32) {
+        var budget = 4
+        while budget > 0, read(fd, loop.scratch.baseAddress, loop.scratch.count) > 0 { budget -= 1 }
+    }
+
+    private func logEnd(_ reason: String) {
+        let duration = loop.now - startedAt
+        let fields: [(String, String)] = [
+            ("listener", config.name), ("client", client.description), ("tls", tlsVersion), ("cipher", tlsCipher),
+            ("peer", peer?.subject ?? "-"), ("serial", peer?.serial ?? "-"), ("user", user ?? "-"),
+            ("backend", backendAddress?.description ?? "-"), ("in", String(bytesIn)), ("out", String(bytesOut)),
+            ("duration", formatSeconds(duration)), ("reason", reason),
+        ]
+        listener.logger.info("\(LogLine.format("connection ended", fields))")
+    }
+}
+
+func formatSeconds(_ value: Double) -> String {
+    let millis = Int((value * 1000).rounded())
+    let fraction = String(millis % 1000)
+    return "\(millis / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)s"
+}

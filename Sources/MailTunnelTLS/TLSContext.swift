@@ -1,0 +1,88 @@
+import COpenSSL
+import CMailTunnelShims
+
+/// Owns one `SSL_CTX`: identity, trust, versions, ciphers. Immutable once built, so sessions may be
+/// created from any thread (OpenSSL reference-counts the context for each `SSL`); a reload builds a new one.
+public final class TLSContext: @unchecked Sendable {
+    let context: OpaquePointer
+    public let settings: TLSSettings
+    /// SHA-256 of the leaf certificate, `AB:CD:…`, for logs.
+    public let fingerprint: String
+    public let subject: String
+
+    public init(settings: TLSSettings) throws(TLSError) {
+        ERR_clear_error()
+        guard let ctx = SSL_CTX_new(TLS_server_method()) else {
+            throw TLSError.fromErrorQueue("SSL_CTX_new")
+        }
+        self.context = ctx
+        self.settings = settings
+        do {
+            try Self.configureProtocol(ctx, settings)
+            try Self.loadIdentity(ctx, settings)
+            try Self.configureClientVerification(ctx, settings)
+        } catch {
+            SSL_CTX_free(ctx)
+            throw error
+        }
+        guard let leaf = SSL_CTX_get0_certificate(ctx) else {
+            SSL_CTX_free(ctx)
+            throw TLSError(operation: "certificate", reasons: ["no certificate loaded"])
+        }
+        self.fingerprint = X509Inspector.sha256Fingerprint(leaf)
+        self.subject = X509Inspector.subjectLine(leaf)
+    }
+
+    deinit { SSL_CTX_free(context) }
+
+    /// A server-side session on an accepted, non-blocking socket.
+    public func makeSession(socket: Int32) throws(TLSError) -> TLSSession {
+        ERR_clear_error()
+        guard let ssl = SSL_new(context) else { throw TLSError.fromErrorQueue("SSL_new") }
+        guard SSL_set_fd(ssl, socket) == 1 else {
+            SSL_free(ssl)
+            throw TLSError.fromErrorQueue("SSL_set_fd")
+        }
+        SSL_set_accept_state(ssl)
+        return TLSSession(ssl: ssl)
+    }
+
+    private static func configureProtocol(_ ctx: OpaquePointer, _ s: TLSSettings) throws(TLSError) {
+        // Renegotiation and compression off (CRIME, renegotiation DoS); server picks the cipher.
+        let options = mt_ssl_op_no_compression() | mt_ssl_op_no_renegotiation()
+            | mt_ssl_op_cipher_server_preference() | mt_ssl_op_no_sslv3() | mt_ssl_op_no_tlsv1() | mt_ssl_op_no_tlsv1_1()
+        SSL_CTX_set_options(ctx, options)
+        SSL_CTX_clear_options(ctx, mt_ssl_op_allow_client_renegotiation())
+        guard mt_SSL_CTX_set_min_proto_version(ctx, s.minimumVersion) == 1 else {
+            throw TLSError.fromErrorQueue("tls-min")
+        }
+        // Partial writes let the relay hand OpenSSL whatever it has; RELEASE_BUFFERS keeps idle sessions small;
+        // the moving buffer mode allows a retried write to come from a different (copied) buffer.
+        _ = mt_SSL_CTX_set_mode(ctx, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+            | SSL_MODE_RELEASE_BUFFERS))
+        guard SSL_CTX_set_cipher_list(ctx, s.ciphers) == 1 else { throw TLSError.fromErrorQueue("ciphers \(s.ciphers)") }
+        if let suites = s.ciphersuites {
+            guard SSL_CTX_set_ciphersuites(ctx, suites) == 1 else { throw TLSError.fromErrorQueue("ciphersuites \(suites)") }
+        }
+        // Server-side session cache plus tickets (OpenSSL's default) give resumption.
+        _ = mt_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_SERVER))
+        let sid = Array(s.sessionContext.utf8.prefix(Int(SSL_MAX_SID_CTX_LENGTH)))
+        _ = SSL_CTX_set_session_id_context(ctx, sid, UInt32(sid.count))
+    }
+
+    private static func loadIdentity(_ ctx: OpaquePointer, _ s: TLSSettings) throws(TLSError) {
+        guard SSL_CTX_use_certificate_chain_file(ctx, s.certificateChainFile) == 1 else {
+            throw TLSError.fromErrorQueue("cert \(s.certificateChainFile)")
+        }
+        guard SSL_CTX_use_PrivateKey_file(ctx, s.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
+            throw TLSError.fromErrorQueue("key \(s.privateKeyFile)")
+        }
+        guard SSL_CTX_check_private_key(ctx) == 1 else {
+            throw TLSError.fromErrorQueue("key \(s.privateKeyFile) does not match cert \(s.certificateChainFile)")
+        }
+    }
+
+    private static func configureClientVerification(_ ctx: OpaquePointer, _ s: TLSSettings) throws(TLSError) {
+        try ClientVerification.configure(ctx, s)
+    }
+}

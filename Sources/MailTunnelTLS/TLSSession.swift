@@ -1,0 +1,113 @@
+import COpenSSL
+import CMailTunnelShims
+
+/// Outcome of one non-blocking TLS step. The caller waits for the named readiness and retries.
+public enum TLSStep: Equatable {
+    case complete
+    case wantRead
+    case wantWrite
+    case failed(TLSError)
+}
+
+/// Outcome of a non-blocking TLS read or write.
+public enum TLSIO: Equatable {
+    case bytes(Int)
+    case wantRead
+    case wantWrite
+    /// The peer sent close_notify.
+    case closed
+    /// The peer closed TCP without close_notify (common with mail clients; not an attack on mail's own framing).
+    case eof
+    case failed(TLSError)
+}
+
+/// Owns one `SSL*` bound to a socket. Not thread-safe: it lives on the event loop that owns its connection.
+public final class TLSSession {
+    let ssl: OpaquePointer
+    private var sentCloseNotify = false
+    /// Set by the verify callback when the client's certificate is refused.
+    public internal(set) var verifyFailure: CertificateVerifyFailure?
+
+    init(ssl: OpaquePointer) {
+        self.ssl = ssl
+        // The verify callback finds this session through the SSL's ex_data; the session owns the SSL, so the
+        // unretained pointer never outlives it.
+        _ = SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit { SSL_free(ssl) }
+
+    public func handshake() -> TLSStep {
+        ERR_clear_error()
+        let rc = SSL_do_handshake(ssl)
+        if rc == 1 { return .complete }
+        switch SSL_get_error(ssl, rc) {
+        case SSL_ERROR_WANT_READ: return .wantRead
+        case SSL_ERROR_WANT_WRITE: return .wantWrite
+        default: return .failed(failure("handshake"))
+        }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) -> TLSIO {
+        ERR_clear_error()
+        let rc = SSL_read(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max))))
+        if rc > 0 { return .bytes(Int(rc)) }
+        return classify(rc, "read")
+    }
+
+    public func write(_ buffer: UnsafeRawBufferPointer) -> TLSIO {
+        ERR_clear_error()
+        let rc = SSL_write(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max))))
+        if rc > 0 { return .bytes(Int(rc)) }
+        return classify(rc, "write")
+    }
+
+    /// Sends close_notify once; does not wait for the peer's (mail clients rarely answer it).
+    public func sendCloseNotify() {
+        guard !sentCloseNotify else { return }
+        sentCloseNotify = true
+        ERR_clear_error()
+        _ = SSL_shutdown(ssl)
+        ERR_clear_error()
+    }
+
+    public var version: String { String(cString: SSL_get_version(ssl)) }
+
+    public var cipher: String {
+        guard let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) else { return "-" }
+        return String(cString: name)
+    }
+
+    public var resumed: Bool { SSL_session_reused(ssl) == 1 }
+
+    /// The verified client certificate, if the client sent one and it verified.
+    public var peerIdentity: CertificateIdentity? {
+        guard let cert = SSL_get1_peer_certificate(ssl) else { return nil }
+        defer { X509_free(cert) }
+        guard SSL_get_verify_result(ssl) == X509_V_OK else { return nil }
+        return X509Inspector.identity(cert)
+    }
+
+    private func classify(_ rc: Int32, _ operation: String) -> TLSIO {
+        switch SSL_get_error(ssl, rc) {
+        case SSL_ERROR_WANT_READ: return .wantRead
+        case SSL_ERROR_WANT_WRITE: return .wantWrite
+        case SSL_ERROR_ZERO_RETURN: return .closed
+        case SSL_ERROR_SYSCALL where ERR_peek_error() == 0: return .eof
+        case SSL_ERROR_SSL where isUnexpectedEOF: return .eof
+        default: return .failed(failure(operation))
+        }
+    }
+
+    private var isUnexpectedEOF: Bool {
+        ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING
+    }
+
+    private func failure(_ operation: String) -> TLSError {
+        let error = TLSError.fromErrorQueue(operation)
+        if let refused = verifyFailure {
+            return TLSError(operation: operation, reasons: error.reasons + ["client certificate \(refused)"])
+        }
+        return error
+    }
+}
