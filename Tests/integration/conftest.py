@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from procs import Process, free_port, port_accepts, wait_until  # noqa: E402
 from smtpsink import SmtpSink  # noqa: E402
 
 REPO = HERE.parent.parent
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGILL, signal.SIGABRT, signal.SIGTRAP, signal.SIGBUS, signal.SIGFPE}
 
 # The message every Dovecot test reads back: CRLF line ends (what IMAP/POP3 send), a dot-stuffing case,
 # and enough body to span several TLS records.
@@ -41,10 +43,18 @@ TEST_MESSAGE = (
 _failed = False
 
 
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     global _failed
-    if call.excinfo is not None and call.when in ("setup", "call"):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+    if report.failed and report.when in ("setup", "call"):
         _failed = True
+
+
+def failed_so_far(request) -> bool:
+    return any(getattr(getattr(request.node, f"report_{w}", None), "failed", False) for w in ("setup", "call"))
 
 
 @pytest.fixture(scope="session")
@@ -146,10 +156,11 @@ def backends(workdir):
 
 
 @pytest.fixture
-def mailtunnel(mailtunnel_bin, workdir):
+def mailtunnel(mailtunnel_bin, workdir, request):
     """Factory: mailtunnel(connect=[...], protocol=..., extra=[...]) starts the binary and waits until its
     accept port takes connections; every instance is stopped by PID at teardown."""
     started: list[MailTunnel] = []
+    crashed: list[str] = []
 
     def start(connect, protocol: str | None = "none", accept_host: str = "127.0.0.1",
               accept_port: int | None = None, state_dir: Path | None = None,
@@ -168,8 +179,13 @@ def mailtunnel(mailtunnel_bin, workdir):
         if mt.process is not None:
             alive = mt.running()
             status = mt.stop()
-            print(f"\n--- {mt.name} (pid {mt.pid}, {'stopped' if alive else 'had exited'}, status {status}) "
-                  f"argv: {' '.join(mt.argv())}\n{mt.log_text()[-4000:]}")
+            if failed_so_far(request) or not alive:
+                print(f"\n--- {mt.name} (pid {mt.pid}, {'stopped' if alive else 'had exited'}, status {status}) "
+                      f"argv: {' '.join(mt.argv())}\n{mt.log_text()[-4000:]}")
+            if status is not None and -status in CRASH_SIGNALS:
+                crashed.append(f"{mt.name} died of signal {-status} ({signal.Signals(-status).name})")
+    if crashed:
+        pytest.fail("mailtunnel crashed: " + "; ".join(crashed), pytrace=False)
 
 
 def dead_port(host: str = "127.0.0.1") -> int:
