@@ -183,3 +183,56 @@ def echo_transfer(host: str, port: int, payload: bytes, timeout: float = 120.0, 
     result.sent, result.received = sent, received
     result.sha256_received = digest.hexdigest()
     return result
+
+
+def _deadline_left(deadline: float, what: str) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(f"{what} did not complete in time")
+    return left
+
+
+def bulk_download(host: str, port: int, path: str, size: int, timeout: float = 120.0) -> TransferResult:
+    """Backend→client only: ask bulk_server.py to send the file at `path`; hash what arrives."""
+    result = TransferResult()
+    digest = hashlib.sha256()
+    start = time.monotonic()
+    deadline = start + timeout
+    with tls_connect(host, port, min(timeout, 30.0)) as s:
+        s.sendall(f"SEND {path}\n".encode())
+        while result.received < size:
+            s.settimeout(_deadline_left(deadline, f"download ({result.received}/{size} bytes)"))
+            try:
+                data = s.recv(262144)
+            except socket.timeout:
+                raise TimeoutError(f"download stalled at {result.received}/{size} bytes") from None
+            if not data:
+                raise ConnectionError(f"EOF after {result.received}/{size} bytes")
+            digest.update(data)
+            result.received += len(data)
+    result.seconds = time.monotonic() - start
+    result.sha256_received = digest.hexdigest()
+    return result
+
+
+def bulk_upload(host: str, port: int, payload: bytes, timeout: float = 120.0) -> TransferResult:
+    """Client→backend only: send `payload` to bulk_server.py, which answers with the SHA-256 it received."""
+    result = TransferResult(sha256_sent=hashlib.sha256(payload).hexdigest())
+    view = memoryview(payload)
+    start = time.monotonic()
+    deadline = start + timeout
+    with tls_connect(host, port, min(timeout, 30.0)) as s:
+        s.sendall(f"RECV {len(payload)}\n".encode())
+        step = 1 << 20
+        while result.sent < len(payload):
+            s.settimeout(_deadline_left(deadline, f"upload ({result.sent}/{len(payload)} bytes)"))
+            try:
+                s.sendall(view[result.sent:result.sent + step])
+            except socket.timeout:
+                raise TimeoutError(f"upload stalled at about {result.sent}/{len(payload)} bytes") from None
+            result.sent += len(view[result.sent:result.sent + step])
+        reply, _ = recv_until(s, lambda d: d.endswith(b"\n"), _deadline_left(deadline, "upload digest"))
+    result.seconds = time.monotonic() - start
+    result.received = len(payload)
+    result.sha256_received = reply.decode(errors="replace").strip()
+    return result

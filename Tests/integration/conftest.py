@@ -130,6 +130,19 @@ class Backends:
             raise RuntimeError(p.describe())
         return port
 
+    def bulk(self, host: str = "127.0.0.1") -> int:
+        """bulk_server.py: one-way transfers (SEND <path> / RECV <n>)."""
+        port = free_port(host)
+        p = Process([sys.executable, str(HERE / "bulk_server.py"), host, str(port)], self.root, f"bulk-{port}")
+        self.procs.append(p)
+        try:
+            wait_until(lambda: not p.running() or port_accepts(host, port), 15, what="bulk backend")
+        except TimeoutError:
+            raise RuntimeError(p.describe())
+        if not p.running():
+            raise RuntimeError(p.describe())
+        return port
+
     def stop_all(self) -> None:
         for p in self.procs:
             p.stop(grace=5)
