@@ -97,14 +97,12 @@ class Dovecot:
     def _prepare(self) -> None:
         for d in ("run", "state", "log", "home"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
-        # Mail processes run as nobody: every directory above the homes must be searchable.
-        p = self.root
-        while p != p.parent:
-            if p.exists() and p.stat().st_uid == 0:
-                os.chmod(p, p.stat().st_mode | 0o005)
-            if str(p) in ("/tmp", "/var/tmp"):
-                break
-            p = p.parent
+        # Mail processes run as nobody: every directory above the homes must be searchable by others.
+        os.chmod(self.root, 0o755)
+        for p in self.root.parents:
+            if not p.stat().st_mode & 0o001:
+                raise RuntimeError(f"{p} is not searchable by others: Dovecot's mail processes (uid nobody) "
+                                   f"could not reach {self.root}; use a scratch directory under /tmp")
         (self.root / "passwd").write_text(
             "".join(f"{u}:{{PLAIN}}{pw}::::::\n" for u, pw in self.users.items()))
         for user in self.users:
