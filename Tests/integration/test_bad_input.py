@@ -31,9 +31,12 @@ def test_garbage_instead_of_client_hello(mailtunnel, echo_port):
 
 
 def assert_handshake_refused(mt, ctx):
+    """The server answers the client's hello with a protocol_version alert (70), as RFC 8446 asks."""
     try:
         s = tls_connect("127.0.0.1", mt.accept_port, timeout=10, ctx=ctx)
-    except (ssl.SSLError, ConnectionError):
+    except ssl.SSLError as e:
+        # Guards against the client refusing locally (then nothing reached the server).
+        assert "ALERT_PROTOCOL_VERSION" in str(e), f"not a protocol_version alert from the server: {e!r}"
         return
     version = s.version()
     s.close()
@@ -64,6 +67,7 @@ def test_tls10_openssl_s_client_refused(mailtunnel, echo_port):
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
     assert r.returncode != 0, f"a TLS 1.0 handshake succeeded:\n{out}"
     assert "-----BEGIN CERTIFICATE-----" not in out
+    assert "alert protocol version" in out, f"no protocol_version alert from the server:\n{out}"
     mt.connection_ended(since=mark, reason="handshake failed")
     assert_still_serves(mt)
 
