@@ -289,7 +289,8 @@ public struct SMTPAuthGateDialogue: MailDialogue {
         guard failures >= failureLimit else { return actions }
         state = .finished
         actions.append(.sendToClient(Array("421 4.7.0 Too many failed authentication attempts\r\n".utf8)))
-        let last = text.hasSuffix("\r\n") ? String(text.dropLast(2)) : text
+        // On bytes: "\r\n" is one Character in Swift, so String.dropLast would take a letter with it.
+        let last = String(decoding: Array(text.utf8).dropLast(2), as: UTF8.self)
         actions.append(.close(reason: "too many failed authentication attempts (\(failures)), last: \(last)"))
         return actions
     }
