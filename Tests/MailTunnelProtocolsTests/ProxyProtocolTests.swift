@@ -1,7 +1,7 @@
 import Testing
 @testable import MailTunnelProtocols
 
-@Suite struct IPAddressTests {
+@Suite struct ProxyProtocolIPAddressTests {
     @Test func textForms() {
         #expect(IPAddress("192.0.2.1")?.bytes == [192, 0, 2, 1])
         #expect(IPAddress("2001:db8::1")?.description == "2001:db8::1")
@@ -19,7 +19,7 @@ import Testing
     }
 }
 
-@Suite struct ProxyV1Tests {
+@Suite struct ProxyProtocolV1Tests {
     let v4 = ProxyHeader(source: SocketEndpoint(address: .v4(192, 0, 2, 10), port: 56324),
                          destination: SocketEndpoint(address: .v4(198, 51, 100, 1), port: 993))
 
@@ -98,7 +98,7 @@ import Testing
     }
 }
 
-@Suite struct ProxyV2Tests {
+@Suite struct ProxyProtocolV2Tests {
     let sig = ProxyProtocol.v2Signature
     let ssl = ProxySSLInfo(client: [.ssl, .certificateOnConnection, .certificateInSession], verify: 0,
                            version: "TLSv1.3", commonName: "alice", cipher: "TLS_AES_128_GCM_SHA256")

@@ -313,7 +313,7 @@ let rewrittenEHLO = "250-backend.example.org\r\n250-PIPELINING\r\n250-SIZE 10240
     }
 }
 
-@Suite struct SMTPCertificateGateTests {
+@Suite struct SMTPAuthGateCertificateTests {
     func gate(identity: String?, xclient: Bool = false) -> SMTPAuthGateDialogue {
         SMTPAuthGateDialogue(mode: .certificate, authenticator: nil, client: SocketEndpoint(address: .v4(10, 1, 1, 1), port: 2525),
                              certificateIdentity: identity, xclient: xclient)

@@ -53,7 +53,7 @@ import Testing
     }
 }
 
-@Suite struct SMTPReplyReaderTests {
+@Suite struct XCLIENTReplyReaderTests {
     @Test func multiLineArrivingByteByByte() {
         var reader = SMTPReplyReader()
         let wire = Array("250-mx.example.org\r\n250-PIPELINING\r\n250 8BITMIME\r\n".utf8)

@@ -29,7 +29,7 @@ import Testing
     }
 }
 
-@Suite struct Base64Tests {
+@Suite struct XTextBase64Tests {
     @Test func vectors() {
         // RFC 4648 section 10.
         let vectors = ["": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==", "fooba": "Zm9vYmE=", "foobar": "Zm9vYmFy"]
