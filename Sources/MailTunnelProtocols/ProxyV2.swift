@@ -32,9 +32,10 @@ enum ProxyV2 {
             body += bigEndian16(source.port) + bigEndian16(destination.port)
         }
         if let ssl = header.ssl { body += tlv(ProxyProtocol.TLVType.ssl, sslValue(ssl)) }
-        for other in header.otherTLVs { body += tlv(other.type, other.value) }
-        // The length field is 16 bits; mailtunnel's own TLVs (version, cipher, CN) are far below that.
-        precondition(body.count <= 0xFFFF, "PROXY v2 payload exceeds 65535 bytes")
+        // The length field is 16 bits: a TLV that would overflow it is left out rather than trapping.
+        for other in header.otherTLVs where body.count + 3 + other.value.count <= 0xFFFF {
+            body += tlv(other.type, other.value)
+        }
         out += [0x21, familyByte] + bigEndian16(UInt16(body.count)) + body
         return out
     }
@@ -141,11 +142,24 @@ enum ProxyV2 {
     private static func sslValue(_ ssl: ProxySSLInfo) -> [UInt8] {
         var value: [UInt8] = [ssl.client.rawValue]
         value += [UInt8(ssl.verify >> 24), UInt8(ssl.verify >> 16 & 0xff), UInt8(ssl.verify >> 8 & 0xff), UInt8(ssl.verify & 0xff)]
-        if let version = ssl.version { value += tlv(ProxyProtocol.TLVType.sslVersion, Array(version.utf8)) }
-        if let cn = ssl.commonName { value += tlv(ProxyProtocol.TLVType.sslCN, Array(cn.utf8)) }
-        if let cipher = ssl.cipher { value += tlv(ProxyProtocol.TLVType.sslCipher, Array(cipher.utf8)) }
-        for other in ssl.otherSubTLVs { value += tlv(other.type, other.value) }
+        // Each text is capped (a CN is at most 64 characters by RFC 5280; a certificate that ignores that
+        // must not make the header overflow its 16-bit length), so the SSL TLV always fits.
+        if let version = ssl.version { value += tlv(ProxyProtocol.TLVType.sslVersion, capped(version)) }
+        if let cn = ssl.commonName { value += tlv(ProxyProtocol.TLVType.sslCN, capped(cn)) }
+        if let cipher = ssl.cipher { value += tlv(ProxyProtocol.TLVType.sslCipher, capped(cipher)) }
+        for other in ssl.otherSubTLVs where value.count + 3 + other.value.count <= 0xFFFF - 3 - 36 {
+            value += tlv(other.type, other.value)
+        }
         return value
+    }
+
+    static let maxTextTLV = 255
+
+    /// UTF-8 bytes of `text`, cut at a character boundary to at most `maxTextTLV` bytes.
+    private static func capped(_ text: String) -> [UInt8] {
+        var kept = Substring(text)
+        while kept.utf8.count > maxTextTLV { kept = kept.dropLast() }
+        return Array(kept.utf8)
     }
 
     private static func tlv(_ type: UInt8, _ value: [UInt8]) -> [UInt8] {

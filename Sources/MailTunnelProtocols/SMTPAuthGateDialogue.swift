@@ -20,6 +20,8 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     public static let commandLineLimit = 512
     /// RFC 4954 section 4: SASL responses may be far longer than a command line (12288 octets suggested).
     public static let saslResponseLimit = 12288
+    /// Unanswered client input held at most: one longest SASL response plus room for pipelined commands.
+    public static let maxBufferedClientBytes = 32768
 
     public let mode: Mode
     /// Who authenticated (SASL user name, or the certificate identity); nil until then.
@@ -90,7 +92,16 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     public mutating func receiveFromClient(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
         if case .finished = state { return [] }
         clientLines.append(bytes)
-        return processClient()
+        let actions = processClient()
+        // While a command is with the backend nothing is consumed; a client that keeps sending must not
+        // make the buffer grow without bound.
+        if case .finished = state { return actions }
+        guard clientLines.bytes.count <= Self.maxBufferedClientBytes else {
+            state = .finished
+            return actions + [.sendToClient(Array("421 4.7.0 Too much pipelined input\r\n".utf8)),
+                              .close(reason: "client sent more than \(Self.maxBufferedClientBytes) bytes ahead of the SMTP auth gate")]
+        }
+        return actions
     }
 
     public mutating func receiveFromBackend(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {

@@ -114,6 +114,20 @@ import Testing
         #expect(ProxyProtocol.encode(header, version: .v2) == expected)
     }
 
+    @Test func overlongTextsAreCappedNotTrapped() {
+        let header = ProxyHeader(source: SocketEndpoint(address: .v4(1, 1, 1, 1), port: 1),
+                                 destination: SocketEndpoint(address: .v4(2, 2, 2, 2), port: 2),
+                                 ssl: ProxySSLInfo(client: [.ssl], verify: 0, commonName: String(repeating: "é", count: 200)),
+                                 otherTLVs: [ProxyTLV(type: 0xE0, value: [UInt8](repeating: 1, count: 70000))])
+        let bytes = ProxyProtocol.encode(header, version: .v2)
+        guard case .header(let decoded, let consumed) = ProxyProtocol.decode(bytes[...]) else {
+            Issue.record("capped header must decode"); return
+        }
+        #expect(consumed == bytes.count)
+        #expect(decoded.ssl?.commonName == String(repeating: "é", count: 127))   // 254 bytes, whole characters
+        #expect(decoded.otherTLVs == [])
+    }
+
     @Test func encodesLocal() {
         #expect(ProxyProtocol.encode(.local, version: .v2) == sig + [0x20, 0x00, 0x00, 0x00])
         #expect(ProxyProtocol.decode((sig + [0x20, 0x00, 0x00, 0x00, 0x99])[...]) == .header(.local, consumed: 16))

@@ -301,6 +301,13 @@ let rewrittenEHLO = "250-backend.example.org\r\n250-PIPELINING\r\n250-SIZE 10240
         #expect(unsolicited.backend("421 4.4.2 timeout\r\n") == [toClient("421 4.4.2 timeout\r\n"), .close(reason: "backend sent an unsolicited 421 reply")])
     }
 
+    @Test func floodingWhileTheBackendIsBusyIsCut() {
+        var gate = saslGate()
+        #expect(gate.client(String(repeating: "NOOP\r\n", count: 5461)) == [])   // 32766 bytes, held before the greeting
+        #expect(gate.client("NOOP\r\n") == [toClient("421 4.7.0 Too much pipelined input\r\n"),
+            .close(reason: "client sent more than 32768 bytes ahead of the SMTP auth gate")])
+    }
+
     @Test func byteByByteDelivery() {
         var gate = saslGate()
         var actions: [DialogueAction] = []
