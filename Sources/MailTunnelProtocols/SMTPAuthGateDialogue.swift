@@ -61,8 +61,10 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     ///   - certificateIdentity: the verified client-certificate identity, if any.
     ///   - xclient: send XCLIENT to the backend after authentication.
     ///   - failureLimit: failed AUTH attempts before the connection is closed.
+    ///   - backendGreeted: the backend's greeting already reached the client (STARTTLS listeners, where the
+    ///     gate starts after the upgrade and the client's next command is its new EHLO).
     public init(mode: Mode, authenticator: (any SMTPAuthenticator)?, client: SocketEndpoint?,
-                certificateIdentity: String?, xclient: Bool, failureLimit: Int = 3) {
+                certificateIdentity: String?, xclient: Bool, failureLimit: Int = 3, backendGreeted: Bool = false) {
         self.mode = mode
         self.authenticator = authenticator
         self.client = client
@@ -70,6 +72,7 @@ public struct SMTPAuthGateDialogue: MailDialogue {
         self.sendXCLIENT = xclient
         self.failureLimit = max(1, failureLimit)
         if mode == .certificate, let certificateIdentity { authenticatedUser = certificateIdentity }
+        if backendGreeted { state = .ready }
     }
 
     /// Mechanisms advertised after EHLO.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Dispatch
 import Logging
+import MailTunnelSASL
 import MailTunnelTLS
 
 /// Startup, signals, reload and graceful stop. Control work runs on one serial Dispatch queue;
@@ -33,6 +34,10 @@ public final class Daemon: @unchecked Sendable {
             let loop = try EventLoop(index: index)
             loop.start(name: "mailtunnel-loop-\(index)")
             loops.append(loop)
+        }
+        // libsasl2 reads its application config once per process, so one sasl-service/sasl-config-dir pair serves all.
+        if let sasl = config.listeners.first(where: { $0.auth == .sasl }) {
+            try SASLLibrary.initialize(appName: sasl.saslService, configDirectory: sasl.saslConfigDir)
         }
         var activation = SocketActivation.fromEnvironment()
         for (position, listenerConfig) in config.listeners.enumerated() {
