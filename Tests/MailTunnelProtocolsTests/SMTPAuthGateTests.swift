@@ -54,8 +54,6 @@ extension String {
     }
 }
 
-func toClient(_ text: String) -> DialogueAction { .sendToClient(Array(text.utf8)) }
-func toBackend(_ text: String) -> DialogueAction { .sendToBackend(Array(text.utf8)) }
 
 extension SMTPAuthGateDialogue {
     mutating func client(_ text: String) -> [DialogueAction] { receiveFromClient(Array(text.utf8)[...]) }
