@@ -24,4 +24,13 @@ public protocol MailDialogue {
     mutating func tlsEstablished() -> [DialogueAction]
     /// The backend closed its side while the dialogue was active.
     mutating func backendClosed() -> [DialogueAction]
+    /// Who the client proved to be, for logs and the backend (the SMTP auth gate); nil for other dialogues.
+    var authenticatedUser: String? { get }
+    /// Authentication attempts that failed on this connection.
+    var failures: Int { get }
+}
+
+extension MailDialogue {
+    public var authenticatedUser: String? { nil }
+    public var failures: Int { 0 }
 }

@@ -78,6 +78,12 @@ public final class TLSSession {
         return String(cString: name)
     }
 
+    /// Symmetric key strength, for SASL's external SSF.
+    public var cipherBits: Int {
+        guard let cipher = SSL_get_current_cipher(ssl) else { return 0 }
+        return Int(SSL_CIPHER_get_bits(cipher, nil))
+    }
+
     public var resumed: Bool { SSL_session_reused(ssl) == 1 }
 
     /// The verified client certificate, if the client sent one and it verified.

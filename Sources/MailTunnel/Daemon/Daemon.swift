@@ -3,46 +3,66 @@ import Glibc
 #endif
 import Dispatch
 import Logging
+import MailTunnelSASL
 import MailTunnelTLS
 
 /// Startup, signals, reload and graceful stop. Control work runs on one serial Dispatch queue;
 /// the data plane runs on the event loops.
 public final class Daemon: @unchecked Sendable {
-    // Mutable state is touched only on `control`.
+    // Mutable state is touched only on `control` once `run` has handed over to Dispatch.
     private let control = DispatchQueue(label: "mailtunnel.control")
     private let logger: Logger
     private var listeners: [Listener] = []
     private var loops: [EventLoop] = []
     private var signalSources: [any DispatchSourceSignal] = []
+    private var watchdogTimer: (any DispatchSourceTimer)?
+    private var reloadArguments: [String] = []
+    private var daemonSettings = DaemonSettings()
     private var stopping = false
 
     public init(logger: Logger) {
         self.logger = logger
     }
 
-    /// Builds everything, binds, reports ready, and never returns.
-    public func run(_ configs: [ListenerConfig]) throws -> Never {
+    /// Builds everything, binds, drops privileges, reports ready, and never returns.
+    public func run(_ config: RunConfig, reloadArguments: [String]) throws -> Never {
         signal(SIGPIPE, SIG_IGN)
+        self.reloadArguments = reloadArguments
+        daemonSettings = config.daemon
         let loopCount = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 64))
         for index in 0..<loopCount {
             let loop = try EventLoop(index: index)
             loop.start(name: "mailtunnel-loop-\(index)")
             loops.append(loop)
         }
-        for config in configs {
-            let runtime = try makeRuntime(config)
-            let sockets = try Listener.bind(config)
-            let listener = Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control)
-            listeners.append(listener)
-            logger.info("\(LogLine.format("listening", [("listener", config.name), ("accept", config.accept.description), ("connect", config.connect.map(\.description).joined(separator: ",")), ("protocol", config.protocol.rawValue), ("mode", config.starttls ? "starttls" : "implicit-tls")]))")
+        // libsasl2 reads its application config once per process, so one sasl-service/sasl-config-dir pair serves all.
+        if let sasl = config.listeners.first(where: { $0.auth == .sasl }) {
+            try SASLLibrary.initialize(appName: sasl.saslService, configDirectory: sasl.saslConfigDir)
+        }
+        var activation = SocketActivation.fromEnvironment()
+        for (position, listenerConfig) in config.listeners.enumerated() {
+            let runtime = try makeRuntime(listenerConfig)
+            let inherited = activation.take(name: listenerConfig.name, position: position)
+            let sockets = try inherited.map { [$0] } ?? Listener.bind(listenerConfig)
+            listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control))
+            logListening(listenerConfig, inherited: inherited != nil)
+        }
+        if let pidFile = config.daemon.pidFile { try PidFile.write(pidFile) }
+        try Privileges.drop(user: config.daemon.user, group: config.daemon.group)
+        if config.daemon.user != nil || config.daemon.group != nil {
+            logger.info("\(LogLine.format("privileges dropped", [("uid", String(getuid())), ("gid", String(getgid()))]))")
         }
         control.sync {
             for listener in listeners { listener.start() }
             installSignals()
             startWatchdog()
         }
-        SystemdNotifier.notify("READY=1\nSTATUS=serving \(configs.count) listener(s)")
+        SystemdNotifier.notify("READY=1\nSTATUS=serving \(listeners.count) listener(s)")
         dispatchMain()
+    }
+
+    private func logListening(_ config: ListenerConfig, inherited: Bool) {
+        logger.info("\(LogLine.format("listening", [("listener", config.name), ("accept", config.accept.description), ("connect", config.connect.map(\.description).joined(separator: ",")), ("protocol", config.protocol.rawValue), ("mode", config.starttls ? "starttls" : "implicit-tls"), ("socket", inherited ? "inherited" : "bound")]))")
     }
 
     private func makeRuntime(_ config: ListenerConfig) throws -> ListenerRuntime {
@@ -66,23 +86,61 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// SIGHUP: rebuild each listener's TLS context from its files; a broken file keeps the old context serving.
+    /// SIGHUP: re-read the configuration and every certificate, key, CA and CRL. Everything is built and checked
+    /// first; on any error the running configuration stays whole. Live sessions are never touched.
     private func reload() {
+        guard !stopping else { return }
         SystemdNotifier.notify("RELOADING=1")
-        for listener in listeners {
-            let config = listener.runtime.config
-            do {
-                let context = try TLSSetup.makeContext(config, logger: logger)
-                listener.runtime.replaceTLS(context)
-                logger.info("\(LogLine.format("reloaded", [("listener", config.name)]))")
-            } catch {
-                logger.error("\(LogLine.format("reload failed, keeping the previous configuration", [("listener", config.name), ("error", "\(error)")]))")
-            }
+        defer { SystemdNotifier.notify("READY=1\nSTATUS=serving \(listeners.count) listener(s)") }
+        let plan: ReloadPlan
+        do {
+            plan = try makeReloadPlan()
+        } catch {
+            let text = (error as? ConfigErrors).map { $0.errors.map(\.description).joined(separator: "; ") } ?? "\(error)"
+            logger.error("\(LogLine.format("reload failed, keeping the running configuration", [("error", text)]))")
+            return
         }
-        SystemdNotifier.notify("READY=1")
+        for (listener, runtime) in plan.kept { listener.runtime = runtime }
+        for listener in plan.removed { listener.stop() }
+        for listener in plan.added { listener.start() }
+        listeners = plan.kept.map(\.0) + plan.added
+        for listener in plan.added { logListening(listener.runtime.config, inherited: false) }
+        logger.info("\(LogLine.format("reloaded", [("listeners", String(listeners.count)), ("added", String(plan.added.count)), ("removed", String(plan.removed.count))]))")
     }
 
-    /// SIGTERM/SIGINT: stop accepting now, let sessions finish within the grace period, then close the rest.
+    private struct ReloadPlan {
+        var kept: [(Listener, ListenerRuntime)] = []
+        var added: [Listener] = []
+        var removed: [Listener] = []
+    }
+
+    /// A listener whose accept address is unchanged keeps its socket (no port closes during a reload);
+    /// a changed or new accept address is bound before anything is committed.
+    private func makeReloadPlan() throws -> ReloadPlan {
+        let config = try RunConfig.load(arguments: reloadArguments)
+        var plan = ReloadPlan()
+        var bound: [[Int32]] = []
+        do {
+            for listenerConfig in config.listeners {
+                let runtime = try makeRuntime(listenerConfig)
+                if let existing = listeners.first(where: { $0.runtime.config.accept == listenerConfig.accept }) {
+                    plan.kept.append((existing, runtime))
+                } else {
+                    let sockets = try Listener.bind(listenerConfig)
+                    bound.append(sockets)
+                    plan.added.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control))
+                }
+            }
+        } catch {
+            for sockets in bound { sockets.forEach { close($0) } }
+            throw error
+        }
+        plan.removed = listeners.filter { old in !plan.kept.contains { $0.0 === old } }
+        return plan
+    }
+
+    /// SIGTERM/SIGINT: stop accepting now, let sessions finish within the grace period, then close the rest
+    /// with each protocol's goodbye.
     private func beginShutdown() {
         guard !stopping else { return }
         stopping = true
@@ -108,6 +166,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func exitNow() {
+        if let pidFile = daemonSettings.pidFile { PidFile.remove(pidFile) }
         logger.info("stopped")
         exit(0)
     }
@@ -122,6 +181,4 @@ public final class Daemon: @unchecked Sendable {
         timer.resume()
         watchdogTimer = timer
     }
-
-    private var watchdogTimer: (any DispatchSourceTimer)?
 }

@@ -9,7 +9,8 @@ import Synchronization
 /// accepting until EAGAIN and handing each socket to an event loop that owns it from then on.
 /// `@unchecked Sendable`: the Dispatch sources are only touched on `queue` (the control queue) after init.
 final class Listener: @unchecked Sendable {
-    let runtime: ListenerRuntime
+    /// Replaced on reload; connections already accepted keep the runtime they started with.
+    var runtime: ListenerRuntime
     private let sockets: [Int32]
     private let sources: [any DispatchSourceRead]
     private let loops: [EventLoop]
@@ -75,9 +76,9 @@ final class Listener: @unchecked Sendable {
                     return
                 }
             }
+            let runtime = self.runtime
             let refusal = runtime.enter(host: address.host)
             let loop = loops[nextLoop.add(1, ordering: .relaxed).oldValue % loops.count]
-            let runtime = self.runtime
             loop.execute {
                 Connection(loop: loop, listener: runtime, fd: fd, client: address, refusal: refusal).start()
             }

@@ -14,7 +14,13 @@ final class ListenerRuntime: Sendable {
     private struct Admission {
         var active = 0
         var perAddress: [String: Int] = [:]
+        /// Failed SMTP AUTH attempts per client address, forgotten `authFailureWindow` after the last one.
+        var authFailures: [String: (count: Int, last: Double)] = [:]
     }
+
+    /// Failed authentications from one address, across connections, before it is refused for a while.
+    static let authFailureLimit = 10
+    static let authFailureWindow = 600.0
 
     init(config: ListenerConfig, backends: [SocketAddress], tls: TLSContext?, logger: Logger) {
         self.config = config
@@ -37,8 +43,22 @@ final class ListenerRuntime: Sendable {
             let perHost = (state.perAddress[host] ?? 0) + 1
             state.perAddress[host] = perHost
             if state.active > config.maxConnections { return "too many connections" }
+            if let failures = state.authFailures[host] {
+                if EventLoop.monotonicNow() - failures.last > Self.authFailureWindow {
+                    state.authFailures[host] = nil
+                } else if failures.count >= Self.authFailureLimit {
+                    return "too many failed authentication attempts from \(host)"
+                }
+            }
             if let limit = config.maxConnectionsPerIP, perHost > limit { return "too many connections from \(host)" }
             return nil
+        }
+    }
+
+    func recordAuthFailures(host: String, count: Int) {
+        admission.withLock { state in
+            let previous = state.authFailures[host]?.count ?? 0
+            state.authFailures[host] = (previous + count, EventLoop.monotonicNow())
         }
     }
 

@@ -61,10 +61,13 @@ extension Connection {
 
     private func backendConnected() {
         lastActivity = loop.now
+        if let header = proxyHeaderForBackend() { toBackend.append(header) }
         if config.starttls, let machine = makeStartTLSDialogue(for: config.protocol) {
             dialogue = machine
             enter(.dialogue)
             pumpDialogue()
+        } else if needsGate {
+            if startGate(backendGreeted: false) { pumpDialogue() }
         } else {
             enter(.relaying)
             pumpRelay()

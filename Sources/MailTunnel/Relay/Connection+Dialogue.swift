@@ -53,14 +53,24 @@ extension Connection {
             case .sendToBackend(let bytes): toBackend.append(bytes)
             case .startTLS: startTLSRequested = true
             case .relay:
+                if let finished = dialogue {
+                    user = user ?? finished.authenticatedUser
+                    authFailures += finished.failures
+                }
                 dialogue = nil
-                enter(.relaying)
+                if needsGate {
+                    // STARTTLS is done; the client's new EHLO now meets the auth gate, not the backend.
+                    guard startGate(backendGreeted: true) else { return }
+                } else {
+                    enter(.relaying)
+                }
             case .close(let reason):
                 enter(.closing(reason))
             }
         }
         switch phase {
         case .relaying: pumpRelay()
+        case .dialogue where dialogue != nil && !startTLSRequested: pumpDialogue()
         case .closing(let reason):
             _ = flushBackend()
             continueClosing(reason)

@@ -13,6 +13,7 @@ import MailTunnelTLS
 /// and any phase can end in `closing` (a last reply is flushed) and then `closed`.
 final class Connection {
     enum Phase: Equatable {
+        case proxyHeader
         case handshaking
         case connecting
         case dialogue
@@ -37,6 +38,12 @@ final class Connection {
     var peer: CertificateIdentity?
     var user: String?
     var dialogue: (any MailDialogue)?
+    /// The SMTP auth gate runs once per connection, after TLS.
+    var gateStarted = false
+    var authFailures = 0
+    /// The real client and the address it connected to, from an upstream load balancer's PROXY header.
+    var origin: SocketEndpoint?
+    var originDestination: SocketEndpoint?
     /// A refusal decided at accept time (connection limits), delivered once the client can read it.
     var refusal: String?
     var startTLSRequested = false
@@ -74,7 +81,7 @@ final class Connection {
         startedAt = now
         phaseStartedAt = now
         lastActivity = now
-        phase = listener.config.starttls ? .connecting : .handshaking
+        phase = listener.config.acceptProxyProtocol ? .proxyHeader : listener.config.starttls ? .connecting : .handshaking
     }
 
     var config: ListenerConfig { listener.config }
@@ -84,6 +91,15 @@ final class Connection {
         loop.adopt(self)
         Sockets.setNoDelay(clientFD)
         loop.register(self, fd: clientFD)
+        if config.acceptProxyProtocol {
+            continueProxyHeader()
+        } else {
+            proceedAfterAccept()
+        }
+    }
+
+    /// The client is known (directly, or through the PROXY header): start its TLS or its STARTTLS dialogue.
+    func proceedAfterAccept() {
         if config.starttls {
             if let refusal {
                 refuse(refusal)
@@ -114,6 +130,7 @@ final class Connection {
 
     func advance() {
         switch phase {
+        case .proxyHeader: continueProxyHeader()
         case .handshaking: continueHandshake()
         case .connecting: continueConnect()
         case .dialogue: pumpDialogue()
@@ -133,6 +150,8 @@ final class Connection {
         switch phase {
         case .handshaking where elapsed > config.handshakeTimeout:
             finish("handshake timeout")
+        case .proxyHeader where elapsed > config.handshakeTimeout:
+            finish("PROXY header timeout")
         case .connecting where elapsed > config.connectTimeout:
             backendFailed("connect timeout")
         case .dialogue, .relaying:
@@ -179,6 +198,11 @@ final class Connection {
         }
         loop.release(self)
         listener.leave(host: client.host)
+        if let machine = dialogue {
+            user = user ?? machine.authenticatedUser
+            authFailures += machine.failures
+        }
+        if authFailures > 0 { listener.recordAuthFailures(host: clientHost, count: authFailures) }
         logEnd(reason)
         tls = nil
         dialogue = nil
@@ -195,12 +219,14 @@ final class Connection {
 
     private func logEnd(_ reason: String) {
         let duration = loop.now - startedAt
-        let fields: [(String, String)] = [
-            ("listener", config.name), ("client", client.description), ("tls", tlsVersion), ("cipher", tlsCipher),
+        var fields: [(String, String)] = [
+            ("listener", config.name), ("client", origin?.description ?? client.description), ("tls", tlsVersion), ("cipher", tlsCipher),
             ("peer", peer?.subject ?? "-"), ("serial", peer?.serial ?? "-"), ("user", user ?? "-"),
             ("backend", backendAddress?.description ?? "-"), ("in", String(bytesIn)), ("out", String(bytesOut)),
             ("duration", formatSeconds(duration)), ("reason", reason),
         ]
+        if origin != nil { fields.append(("via", client.description)) }
+        if authFailures > 0 { fields.append(("auth_failures", String(authFailures))) }
         listener.logger.info("\(LogLine.format("connection ended", fields))")
     }
 }
