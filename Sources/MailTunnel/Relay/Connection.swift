@@ -203,6 +203,7 @@ final class Connection {
             authFailures += machine.failures
         }
         if authFailures > 0 { listener.recordAuthFailures(host: clientHost, count: authFailures) }
+        listener.stats.connectionEnded(bytesIn: bytesIn, bytesOut: bytesOut, reason: reason, authFailures: authFailures)
         logEnd(reason)
         tls = nil
         dialogue = nil
