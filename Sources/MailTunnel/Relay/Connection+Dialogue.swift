@@ -43,8 +43,21 @@ extension Connection {
                 }
             }
         }
+        continueAfterDialogue()
     }
 
+    /// Where the dialogue left the connection: relaying, or closing with a last reply.
+    func continueAfterDialogue() {
+        switch phase {
+        case .relaying: pumpRelay()
+        case .closing(let reason):
+            _ = flushBackend()
+            continueClosing(reason)
+        default: break
+        }
+    }
+
+    /// Applies the actions; the caller continues the connection (no recursion into the pump from here).
     func perform(_ actions: [DialogueAction]) {
         for action in actions {
             guard phase != .closed else { return }
@@ -67,14 +80,6 @@ extension Connection {
             case .close(let reason):
                 enter(.closing(reason))
             }
-        }
-        switch phase {
-        case .relaying: pumpRelay()
-        case .dialogue where dialogue != nil && !startTLSRequested: pumpDialogue()
-        case .closing(let reason):
-            _ = flushBackend()
-            continueClosing(reason)
-        default: break
         }
     }
 }

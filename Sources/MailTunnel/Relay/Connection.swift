@@ -47,6 +47,8 @@ final class Connection {
     /// A refusal decided at accept time (connection limits), delivered once the client can read it.
     var refusal: String?
     var startTLSRequested = false
+    /// After a fatal TLS error OpenSSL must not be asked to send close_notify.
+    var tlsBroken = false
 
     // Readiness as last reported by epoll and not since contradicted by EAGAIN (edge-triggered bookkeeping).
     var clientReadable = true
@@ -187,8 +189,8 @@ final class Connection {
 
     func finish(_ reason: String) {
         guard phase != .closed else { return }
+        if tlsReady && !tlsBroken { tls?.sendCloseNotify() }
         phase = .closed
-        if tlsReady { tls?.sendCloseNotify() }
         loop.unregister(fd: clientFD)
         discardUnreadInput(clientFD)
         close(clientFD)
