@@ -1,0 +1,319 @@
+import Testing
+@testable import MailTunnelProtocols
+
+private let denied = "X-MAILTUNNEL-DENIED\r\n"
+
+private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+/// Feeds `input` to a fresh guard's client side in pieces cut at `cuts` and returns everything sent to the backend.
+private func relay(_ input: String, cuts: [Int], prepare: (inout SMTPRelayGuard) -> Void = { _ in }) -> String {
+    var guardState = SMTPRelayGuard()
+    prepare(&guardState)
+    let bytes = b(input)
+    var out: [UInt8] = []
+    var start = 0
+    for cut in cuts.map({ min($0, bytes.count) }) + [bytes.count] where cut >= start {
+        out += guardState.fromClient(bytes[start..<cut])
+        start = cut
+    }
+    return text(out)
+}
+
+/// A guard whose client has sent DATA and been answered 354: message content comes next.
+private func inMessageContent(_ guardState: inout SMTPRelayGuard) {
+    _ = guardState.fromClient(s("DATA\r\n"))
+    _ = guardState.fromBackend(s("354 End data with <CR><LF>.<CR><LF>\r\n"))
+}
+
+/// Checks that `input` comes out as `expected` in one piece, cut once at every position, and byte by byte.
+private func expectEverySplit(_ input: String, _ expected: String,
+                              prepare: @escaping (inout SMTPRelayGuard) -> Void = { _ in },
+                              sourceLocation: SourceLocation = #_sourceLocation) {
+    let count = b(input).count
+    #expect(relay(input, cuts: [], prepare: prepare) == expected, sourceLocation: sourceLocation)
+    for split in 0...count {
+        #expect(relay(input, cuts: [split], prepare: prepare) == expected, "split at \(split)", sourceLocation: sourceLocation)
+    }
+    #expect(relay(input, cuts: Array(0...count), prepare: prepare) == expected, "byte by byte", sourceLocation: sourceLocation)
+}
+
+@Suite("SMTPRelayGuard")
+struct SMTPRelayGuardTests {
+    // MARK: Command mode
+
+    @Test func plainCommandsPassUnchanged() {
+        let input = "MAIL FROM:<a@example.org> SIZE=100\r\nRCPT TO:<b@example.org>\r\nNOOP\r\nRSET\r\nDATAX\r\n\r\nQUIT\n"
+        expectEverySplit(input, input)
+        var guardState = SMTPRelayGuard()
+        _ = guardState.fromClient(s(input))
+        #expect(guardState.outstandingReplies == 7)
+        #expect(!guardState.isHoldingClientInput)
+    }
+
+    @Test func aCommandIsPassedOnBeforeItsLineEnds() {
+        var guardState = SMTPRelayGuard()
+        // The first byte rules out every watched verb: no waiting for the CRLF.
+        #expect(text(guardState.fromClient(s("MAIL FROM:<a"))) == "MAIL FROM:<a")
+        #expect(text(guardState.fromClient(s("@b>\r\nXCL"))) == "@b>\r\n")
+        #expect(text(guardState.fromClient(s("IEN"))) == "")
+        #expect(text(guardState.fromClient(s("T LOGIN=x"))) == "")
+        #expect(text(guardState.fromClient(s("\r\nXCLIEN"))) == denied)
+        #expect(text(guardState.fromClient(s("\r\n"))) == "XCLIEN\r\n")  // not a verb any MTA knows
+        #expect(guardState.outstandingReplies == 3)
+    }
+
+    @Test func xclientAndXforwardAreRewritten() {
+        expectEverySplit("XCLIENT LOGIN=x\r\n", denied)
+        expectEverySplit("xforward NAME=spoof.example ADDR=192.0.2.1\r\n", denied)
+        expectEverySplit("XClient\r\n", denied)
+        expectEverySplit("XCLIENT LOGIN=x\n", denied)  // bare LF ends a line for Postfix too
+        expectEverySplit("  \tXCLIENT LOGIN=x\r\n", denied)  // leading blanks are skipped by tokenisers
+        expectEverySplit("XCLIENT\tLOGIN=x\r\n", denied)
+        expectEverySplit("\u{0}XCLIENT LOGIN=x\r\n", denied)
+        expectEverySplit("XCLIENTLOGIN=x\r\n", denied)  // prefix rule: unknown to the MTA either way
+        expectEverySplit("STARTTLS\r\n", denied)  // TLS with the backend would blind the guard
+    }
+
+    @Test func pipelinedXclientIsRewrittenInPlaceAtEverySplit() {
+        let input = "MAIL FROM:<a@b>\r\nXCLIENT LOGIN=evil\r\nRCPT TO:<c@d>\r\nxforward ADDR=192.0.2.1\r\nNOOP\r\n"
+        let expected = "MAIL FROM:<a@b>\r\n" + denied + "RCPT TO:<c@d>\r\n" + denied + "NOOP\r\n"
+        expectEverySplit(input, expected)
+        var guardState = SMTPRelayGuard()
+        _ = guardState.fromClient(s(input))
+        #expect(guardState.outstandingReplies == 5)  // one reply per line, denials included
+    }
+
+    @Test func overlongLinesStayBounded() {
+        // A long SASL response streams through unchanged without being held.
+        let response = String(repeating: "QUJD", count: 5000)
+        var guardState = SMTPRelayGuard()
+        #expect(text(guardState.fromClient(s(String(response.prefix(8000))))) == String(response.prefix(8000)))
+        #expect(text(guardState.fromClient(s(String(response.dropFirst(8000)) + "\r\n"))) == String(response.dropFirst(8000)) + "\r\n")
+
+        // A long XCLIENT line, in many pieces, becomes one denial.
+        let longXclient = "XCLIENT LOGIN=" + String(repeating: "a", count: 20000) + "\r\nNOOP\r\n"
+        #expect(relay(longXclient, cuts: Array(stride(from: 0, to: 20020, by: 1000))) == denied + "NOOP\r\n")
+
+        // A line start of only blanks beyond the limit is denied instead of being passed on undecided.
+        let blanks = String(repeating: " ", count: SMTPRelayGuard.maxLineHeadBytes + 10) + "MAIL FROM:<a@b>\r\nNOOP\r\n"
+        #expect(relay(blanks, cuts: [100, 5000]) == denied + "NOOP\r\n")
+    }
+
+    // MARK: DATA
+
+    @Test func acceptedDataPassesContentUntouchedThenGuardsAgain() {
+        var guardState = SMTPRelayGuard()
+        let session = "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nSubject: x\r\n\r\nXCLIENT LOGIN=evil\r\n.\r\nXCLIENT LOGIN=evil\r\nQUIT\r\n"
+        #expect(text(guardState.fromClient(s(session))) == "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
+        #expect(guardState.isHoldingClientInput)
+        #expect(text(guardState.fromBackend(s("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"))) == "")
+        #expect(guardState.isHoldingClientInput)
+        let released = guardState.fromBackend(s("354 End data with <CR><LF>.<CR><LF>\r\n"))
+        #expect(text(released) == "Subject: x\r\n\r\nXCLIENT LOGIN=evil\r\n.\r\n" + denied + "QUIT\r\n")
+        #expect(!guardState.isHoldingClientInput)
+        #expect(!guardState.isInMessageContent)
+        #expect(guardState.outstandingReplies == 3)  // the message, the denial, QUIT
+    }
+
+    @Test func rejectedDataKeepsGuardingPipelinedCommands() {
+        var guardState = SMTPRelayGuard()
+        #expect(text(guardState.fromClient(s("DATA\r\nXCLIENT LOGIN=evil\r\nNOOP\r\n"))) == "DATA\r\n")
+        #expect(guardState.isHoldingClientInput)
+        #expect(text(guardState.fromBackend(s("554 5.5.1 Error: no valid recipients\r\n"))) == denied + "NOOP\r\n")
+        #expect(!guardState.isHoldingClientInput)
+        #expect(!guardState.isInMessageContent)
+    }
+
+    @Test func dataWithArgumentsStillWaitsForTheReply() {
+        // Tokenisers differ on blanks; the reply, not the parse, decides whether content follows.
+        for line in ["data\r\n", " DATA \r\n", "DATA\t\r\n", "DATA x\r\n"] {
+            var guardState = SMTPRelayGuard()
+            #expect(text(guardState.fromClient(s(line + "XCLIENT LOGIN=evil\r\n"))) == line)
+            #expect(guardState.isHoldingClientInput)
+            #expect(text(guardState.fromBackend(s("501 5.5.4 Syntax: DATA\r\n"))) == denied)
+        }
+    }
+
+    @Test func endOfDataSplitAtEveryPosition() {
+        let content = "line1\r\n..XCLIENT x\r\n.\r\nXCLIENT LOGIN=evil\r\nNOOP\r\n"
+        expectEverySplit(content, "line1\r\n..XCLIENT x\r\n.\r\n" + denied + "NOOP\r\n", prepare: inMessageContent)
+    }
+
+    @Test func endOfDataRightAfter354() {
+        expectEverySplit(".\r\nXCLIENT LOGIN=evil\r\n", ".\r\n" + denied, prepare: inMessageContent)
+    }
+
+    @Test func endOfDataAsPostfixReadsIt() {
+        // Postfix ends lines at LF and strips every CR before it: all of these end the message there, so the
+        // guard must too, or `XCLIENT` would reach the backend as a command while we still call it content.
+        for ending in ["\n.\n", "\r\n.\n", "\n.\r\n", "\r\n.\r\r\n"] {
+            let input = "a" + ending + "XCLIENT LOGIN=evil\r\n"
+            expectEverySplit(input, "a" + ending + denied, prepare: inMessageContent)
+        }
+    }
+
+    @Test func dotStuffedAndBareCRLinesDoNotEndData() {
+        let content = "..XCLIENT LOGIN=evil\r\n..\r\n.x\r\na\r.\r\nb\r\n.\rXCLIENT LOGIN=evil\r\n"
+        expectEverySplit(content, content, prepare: inMessageContent)
+        var guardState = SMTPRelayGuard()
+        inMessageContent(&guardState)
+        _ = guardState.fromClient(s(content))
+        #expect(guardState.isInMessageContent)
+    }
+
+    @Test func heldInputIsReleasedInOrderAcrossSeveralTransactions() {
+        var guardState = SMTPRelayGuard()
+        #expect(text(guardState.fromClient(s("DATA\r\nfirst"))) == "DATA\r\n")
+        // An engine that keeps reading anyway: everything is kept, nothing passed.
+        #expect(text(guardState.fromClient(s(" body\r\n.\r\nMAIL FROM:<x@y>\r\n"))) == "")
+        #expect(text(guardState.fromClient(s("DATA\r\nsecond\r\n.\r\nXCLIENT LOGIN=evil\r\n"))) == "")
+        #expect(text(guardState.fromBackend(s("354 go\r\n"))) == "first body\r\n.\r\nMAIL FROM:<x@y>\r\nDATA\r\n")
+        #expect(guardState.isHoldingClientInput)  // the second DATA awaits its own reply
+        // Replies to the first message and MAIL come first; only the third is the second DATA's.
+        #expect(text(guardState.fromBackend(s("250 2.0.0 Ok: queued\r\n250 2.1.0 Ok\r\n"))) == "")
+        #expect(text(guardState.fromBackend(s("354 go\r\n"))) == "second\r\n.\r\n" + denied)
+        #expect(!guardState.isHoldingClientInput)
+    }
+
+    @Test func multiLineRepliesCountOnce() {
+        var guardState = SMTPRelayGuard()
+        #expect(text(guardState.fromClient(s("EHLO c\r\nRSET\r\nDATA\r\nbody\r\n.\r\n"))) == "EHLO c\r\nRSET\r\nDATA\r\n")
+        let replies = b("250-mail.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n250 2.0.0 Ok\r\n354-one\r\n354 two\r\n")
+        var released: [UInt8] = []
+        for index in replies.indices {  // byte by byte: reply lines split everywhere
+            released += guardState.fromBackend(replies[index...index])
+            if index < replies.count - 1 { #expect(released.isEmpty && guardState.isHoldingClientInput) }
+        }
+        #expect(text(released) == "body\r\n.\r\n")
+        #expect(guardState.outstandingReplies == 1)
+    }
+
+    @Test func unsolicitedRepliesAreIgnored() {
+        var guardState = SMTPRelayGuard()
+        #expect(guardState.fromBackend(s("421 4.4.2 timeout\r\n")).isEmpty)
+        #expect(guardState.outstandingReplies == 0)
+        #expect(guardState.failure == nil)
+    }
+
+    // MARK: BDAT
+
+    @Test func bdatChunksPassUntouched() {
+        let chunk1 = "\r\n.\r\nXCLIENT LOGIN=evil\r\n"
+        let chunk2 = "XCLIENT LOGIN=evil"
+        let input = "BDAT \(b(chunk1).count)\r\n\(chunk1)bdat \(b(chunk2).count) last\r\n\(chunk2)XCLIENT LOGIN=evil\r\nBDAT 0 LAST\r\nQUIT\r\n"
+        let expected = "BDAT \(b(chunk1).count)\r\n\(chunk1)bdat \(b(chunk2).count) last\r\n\(chunk2)" + denied + "BDAT 0 LAST\r\nQUIT\r\n"
+        expectEverySplit(input, expected)
+        var guardState = SMTPRelayGuard()
+        _ = guardState.fromClient(s(input))
+        #expect(guardState.outstandingReplies == 5)
+        #expect(!guardState.isHoldingClientInput)  // BDAT is answered after its chunk: nothing to wait for
+    }
+
+    @Test func nonCanonicalBdatIsDenied() {
+        // The chunk size must be read exactly as the backend reads it; anything ambiguous is refused, so both sides
+        // then treat the following bytes as commands.
+        for line in ["BDAT  5\r\n", " BDAT 5\r\n", "BDAT\t5\r\n", "BDAT 5 LAST x\r\n", "BDAT -5\r\n", "BDAT\r\n",
+                     "BDAT 5\r\r\n", "BDAT 1234567890123456789\r\n", "BDAT 5LAST\r\n"] {
+            expectEverySplit(line + "XCLIENT LOGIN=evil\r\n", denied + denied)
+        }
+        let overlong = "BDAT 5 " + String(repeating: " ", count: 600) + "\r\nNOOP\r\n"
+        expectEverySplit(overlong, denied + "NOOP\r\n")
+    }
+
+    // MARK: Failures
+
+    @Test func malformedBackendReplyFailsClosed() {
+        var guardState = SMTPRelayGuard()
+        _ = guardState.fromClient(s("DATA\r\nXCLIENT LOGIN=evil\r\n"))
+        #expect(guardState.fromBackend(s("hello there\r\n")).isEmpty)
+        #expect(guardState.failure != nil)
+        #expect(!guardState.isHoldingClientInput)
+        #expect(guardState.fromClient(s("NOOP\r\n")).isEmpty)
+    }
+
+    @Test func tooMuchHeldInputFailsClosed() {
+        var guardState = SMTPRelayGuard()
+        _ = guardState.fromClient(s("DATA\r\n"))
+        let block = [UInt8](repeating: UInt8(ascii: "a"), count: SMTPRelayGuard.maxHeldClientBytes)
+        #expect(guardState.fromClient(block[...]).isEmpty)
+        #expect(guardState.failure == nil)
+        #expect(guardState.fromClient(s("a")).isEmpty)
+        #expect(guardState.failure != nil)
+        #expect(guardState.fromBackend(s("354 go\r\n")).isEmpty)
+    }
+
+    // MARK: Randomised
+
+    @Test func randomCutsGiveTheSameOutput() {
+        let fragments = ["MAIL FROM:<a@b>\r\n", "XCLIENT LOGIN=evil\r\n", "xforward ADDR=1.2.3.4\n", "DATA\r\n",
+                         "\r\n.\r\n", "\n.\n", "..XCLIENT\r\n", "BDAT 7\r\n", "BDAT 3 LAST\r\n", "STARTTLS\r\n",
+                         "  \r\n", "XCL", "IENT", "DA", "TA\r\n", "\r", "\n", "."]
+        let backend = ["250 ok\r\n", "354 go\r\n", "554 no\r\n", "250-a\r\n250 b\r\n"]
+        var rng = SeededGenerator(seed: 42)
+        for round in 0..<300 {
+            var script: [(client: Bool, bytes: [UInt8])] = []
+            for _ in 0..<30 {
+                if Int.random(in: 0..<4, using: &rng) == 0 {
+                    script.append((false, b(backend[Int.random(in: 0..<backend.count, using: &rng)])))
+                } else {
+                    script.append((true, b(fragments[Int.random(in: 0..<fragments.count, using: &rng)])))
+                }
+            }
+            // Reference: each fragment in one call. Then: every client fragment cut at a random place.
+            func run(cut: Bool, rng: inout SeededGenerator) -> ([UInt8], Int, Bool) {
+                var guardState = SMTPRelayGuard()
+                var out: [UInt8] = []
+                for step in script {
+                    if step.client {
+                        let split = cut ? Int.random(in: 0...step.bytes.count, using: &rng) : step.bytes.count
+                        out += guardState.fromClient(step.bytes[..<split])
+                        out += guardState.fromClient(step.bytes[split...])
+                    } else {
+                        out += guardState.fromBackend(step.bytes[...])
+                    }
+                }
+                return (out, guardState.outstandingReplies, guardState.isHoldingClientInput)
+            }
+            let whole = run(cut: false, rng: &rng)
+            let cut = run(cut: true, rng: &rng)
+            #expect(whole.0 == cut.0, "round \(round)")
+            #expect(whole.1 == cut.1 && whole.2 == cut.2, "round \(round)")
+        }
+    }
+
+    @Test func sixtyFourMebibytesOfContentComeOutIdentical() {
+        var rng = SeededGenerator(seed: 0x5EED)
+        let size = 64 << 20
+        var content = [UInt8](repeating: 0, count: size)
+        content.withUnsafeMutableBytes { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            for index in words.indices { words[index] = rng.next() }
+        }
+        // Random bytes contain LFs; make sure none starts a line with `.` (a client would dot-stuff it), and
+        // sprinkle dot-stuffed lines and message text that looks like commands.
+        for index in content.indices where content[index] == UInt8(ascii: "\n") && index + 1 < size {
+            if content[index + 1] == UInt8(ascii: ".") { content[index + 1] = UInt8(ascii: "x") }
+        }
+        let decoys = b("\r\n..\r\nXCLIENT LOGIN=evil\r\n")
+        for offset in stride(from: 1000, to: size - 100, by: 1 << 20) {
+            content.replaceSubrange(offset..<(offset + decoys.count), with: decoys)
+        }
+        let tail = b("\r\n.\r\nXCLIENT LOGIN=evil\r\n")
+
+        var guardState = SMTPRelayGuard()
+        inMessageContent(&guardState)
+        var out: [UInt8] = []
+        out.reserveCapacity(size + 64)
+        let input = content + tail
+        var start = 0
+        while start < input.count {
+            let end = min(start + 16384, input.count)
+            out += guardState.fromClient(input[start..<end])
+            start = end
+        }
+        #expect(out.count == size + 5 + b(denied).count)
+        #expect(out[..<size] == content[...])
+        #expect(text(Array(out[size...])) == "\r\n.\r\n" + denied)
+        #expect(!guardState.isInMessageContent)
+    }
+}
