@@ -58,8 +58,12 @@ import Musl
 ///   is awaited the client bytes that had already arrived behind the DATA line. With the engine honouring
 ///   `isHoldingClientInput` that is the rest of one read; should more arrive, `maxHeldClientBytes` caps it and
 ///   sets `failure` rather than grow.
-/// - Throughput: in message content the guard runs `memchr` for LF and looks at the few bytes after each one;
-///   the bytes are copied once, into the returned array.
+/// - Throughput: in message content the guard runs `memchr` for LF and looks at the few bytes after each one.
+///   `fromClient` copies content once, into the returned array; `passThroughPrefix` lets the engine write
+///   content and BDAT chunks straight from its read buffer without any copy.
+/// - Integration: the guard must see every client byte sent after the hand-over, including the command the gate
+///   forwards and whatever the client had pipelined behind it. On client EOF, pass the half-close on only once
+///   `isHoldingClientInput` is false; a partial line still held then cannot be a command and is dropped.
 ///
 /// Not `Sendable` only because `SMTPReplyReader` is not declared so (it is a plain value type; marking it
 /// `Sendable` in SMTPReply.swift would let this struct follow). Like the dialogues, it lives inside one session.
@@ -152,6 +156,30 @@ public struct SMTPRelayGuard {
         var out: [UInt8] = []
         consume(bytes, into: &out)
         return out
+    }
+
+    /// Zero-copy path for the engine's read buffer: how many leading bytes of `bytes` are message content or BDAT
+    /// chunk octets (the end-of-data line included) and may be written to the backend exactly as they are. The
+    /// guard has accounted for them; the rest, if any, goes through `fromClient`. Returns 0 in command mode.
+    public mutating func passThroughPrefix(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard failure == nil else { return 0 }
+        switch state {
+        case .data(let scan):
+            let (end, after) = Self.scanContent(bytes.bindMemory(to: UInt8.self), from: scan)
+            guard let end else {
+                state = .data(after)
+                return bytes.count
+            }
+            outstandingReplies += 1  // the reply to the whole message
+            startLine()
+            return end
+        case .chunk(let remaining):
+            let count = min(remaining, bytes.count)
+            if count == remaining { startLine() } else { state = .chunk(remaining: remaining - count) }
+            return count
+        case .lineHead, .passing, .denying, .bdatLine, .awaitingDataReply:
+            return 0
+        }
     }
 
     /// Runs `bytes` through the state machine, appending what may go to the backend.
@@ -367,37 +395,43 @@ public struct SMTPRelayGuard {
     /// Scans message content for the end-of-data line. Returns the index just past its LF (nil when the content
     /// continues past `bytes`) and the scan state at the end of `bytes`.
     private static func scanContent(_ bytes: ArraySlice<UInt8>, from start: DataScan) -> (end: Int?, state: DataScan) {
-        bytes.withUnsafeBufferPointer { buffer -> (Int?, DataScan) in
-            guard let base = buffer.baseAddress else { return (nil, start) }
-            let count = buffer.count
-            var scan = start
-            var i = 0
-            while i < count {
-                switch scan {
-                case .midLine:
-                    // Tight path: memchr to the next LF; nothing else inside a line matters.
-                    guard let found = memchr(base + i, Int32(lf), count - i) else { return (nil, .midLine) }
-                    i = (UnsafeRawPointer(found) - UnsafeRawPointer(base)) + 1
-                    scan = .lineStart
-                case .lineStart:
-                    if base[i] == dot {
-                        scan = .dotLine
-                        i += 1
-                    } else {
-                        scan = .midLine
-                    }
-                case .dotLine:
-                    let byte = base[i]
-                    if byte == lf { return (bytes.startIndex + i + 1, .lineStart) }
-                    if byte == cr {
-                        i += 1  // `.` CR* LF: Postfix strips every CR before the LF
-                    } else {
-                        scan = .midLine  // `..` (dot-stuffed) or `.text`: content
-                    }
+        bytes.withUnsafeBufferPointer { buffer in
+            let (offset, after) = scanContent(buffer, from: start)
+            return (offset.map { bytes.startIndex + $0 }, after)
+        }
+    }
+
+    /// The same over raw memory; the returned end is an offset into `buffer`.
+    private static func scanContent(_ buffer: UnsafeBufferPointer<UInt8>, from start: DataScan) -> (end: Int?, state: DataScan) {
+        guard let base = buffer.baseAddress else { return (nil, start) }
+        let count = buffer.count
+        var scan = start
+        var i = 0
+        while i < count {
+            switch scan {
+            case .midLine:
+                // Tight path: memchr to the next LF; nothing else inside a line matters.
+                guard let found = memchr(base + i, Int32(lf), count - i) else { return (nil, .midLine) }
+                i = (UnsafeRawPointer(found) - UnsafeRawPointer(base)) + 1
+                scan = .lineStart
+            case .lineStart:
+                if base[i] == dot {
+                    scan = .dotLine
+                    i += 1
+                } else {
+                    scan = .midLine
+                }
+            case .dotLine:
+                let byte = base[i]
+                if byte == lf { return (i + 1, .lineStart) }
+                if byte == cr {
+                    i += 1  // `.` CR* LF: Postfix strips every CR before the LF
+                } else {
+                    scan = .midLine  // `..` (dot-stuffed) or `.text`: content
                 }
             }
-            return (nil, scan)
         }
+        return (nil, scan)
     }
 
     /// The chunk size of a canonical `BDAT SP digits [SP LAST]` line (CRLF or LF), else nil.

@@ -1,4 +1,9 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 @testable import MailTunnelProtocols
 
 private let denied = "X-MAILTUNNEL-DENIED\r\n"
@@ -281,38 +286,74 @@ struct SMTPRelayGuardTests {
         }
     }
 
-    @Test func sixtyFourMebibytesOfContentComeOutIdentical() {
+    @Test func passThroughPrefixCoversContentAndChunksOnly() {
+        var guardState = SMTPRelayGuard()
+        let commands = b("MAIL FROM:<a@b>\r\n")
+        #expect(commands.withUnsafeBytes { guardState.passThroughPrefix($0) } == 0)  // command mode: use fromClient
+        inMessageContent(&guardState)
+        let content = b("a\r\n..b\r\n.\r\nXCLIENT LOGIN=evil\r\n")
+        let passed = content.withUnsafeBytes { guardState.passThroughPrefix($0) }
+        #expect(passed == 11)  // through the end-of-data line, no further
+        #expect(text(guardState.fromClient(content[passed...])) == denied)
+
+        _ = guardState.fromClient(s("BDAT 10 LAST\r\n"))
+        let chunk = b("0123456789XCLIENT LOGIN=evil\r\n")
+        #expect(chunk[..<4].withUnsafeBytes { guardState.passThroughPrefix($0) } == 4)
+        #expect(chunk[4...].withUnsafeBytes { guardState.passThroughPrefix($0) } == 6)
+        #expect(text(guardState.fromClient(chunk[10...])) == denied)
+        #expect(guardState.outstandingReplies == 4)  // DATA, the message, BDAT, the denial
+    }
+
+    /// 64 MiB of random content (LF-rich, with decoys) in 16 KiB reads, through both client entry points.
+    @Test(arguments: [false, true])
+    func sixtyFourMebibytesOfContentComeOutIdentical(zeroCopy: Bool) {
         var rng = SeededGenerator(seed: 0x5EED)
         let size = 64 << 20
-        var content = [UInt8](repeating: 0, count: size)
-        content.withUnsafeMutableBytes { raw in
+        var input = [UInt8](repeating: 0, count: size)
+        input.withUnsafeMutableBytes { raw in
             let words = raw.bindMemory(to: UInt64.self)
             for index in words.indices { words[index] = rng.next() }
+            // Random bytes contain LFs; no line may start with `.` (a client dot-stuffs it).
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var index = 0
+            while index < size - 1 {
+                if bytes[index] == UInt8(ascii: "\n"), bytes[index + 1] == UInt8(ascii: ".") { bytes[index + 1] = UInt8(ascii: "x") }
+                index += 1
+            }
         }
-        // Random bytes contain LFs; make sure none starts a line with `.` (a client would dot-stuff it), and
-        // sprinkle dot-stuffed lines and message text that looks like commands.
-        for index in content.indices where content[index] == UInt8(ascii: "\n") && index + 1 < size {
-            if content[index + 1] == UInt8(ascii: ".") { content[index + 1] = UInt8(ascii: "x") }
-        }
+        // Message text that looks like commands and dot-stuffed lines, at chunk-straddling offsets.
         let decoys = b("\r\n..\r\nXCLIENT LOGIN=evil\r\n")
-        for offset in stride(from: 1000, to: size - 100, by: 1 << 20) {
-            content.replaceSubrange(offset..<(offset + decoys.count), with: decoys)
+        for offset in stride(from: 16384 - 7, to: size - 100, by: 1 << 20) {
+            input.replaceSubrange(offset..<(offset + decoys.count), with: decoys)
         }
-        let tail = b("\r\n.\r\nXCLIENT LOGIN=evil\r\n")
+        input += b("\r\n.\r\nXCLIENT LOGIN=evil\r\n")
 
         var guardState = SMTPRelayGuard()
         inMessageContent(&guardState)
-        var out: [UInt8] = []
-        out.reserveCapacity(size + 64)
-        let input = content + tail
-        var start = 0
-        while start < input.count {
-            let end = min(start + 16384, input.count)
-            out += guardState.fromClient(input[start..<end])
-            start = end
+        var out = [UInt8]()
+        out.reserveCapacity(input.count)
+        let clock = ContinuousClock()
+        let elapsed = clock.measure {
+            var start = 0
+            while start < input.count {
+                let end = min(start + 16384, input.count)
+                if zeroCopy {
+                    let passed = input[start..<end].withUnsafeBytes { guardState.passThroughPrefix($0) }
+                    out += input[start..<(start + passed)]
+                    out += guardState.fromClient(input[(start + passed)..<end])
+                } else {
+                    out += guardState.fromClient(input[start..<end])
+                }
+                start = end
+            }
         }
-        #expect(out.count == size + 5 + b(denied).count)
-        #expect(out[..<size] == content[...])
+        print("SMTPRelayGuard: 64 MiB of content (zeroCopy: \(zeroCopy)) in \(elapsed)")
+        let expectedCount = size + 5 + b(denied).count
+        #expect(out.count == expectedCount)
+        let same = out.count == expectedCount && out.withUnsafeBytes { o in
+            input.withUnsafeBytes { i in memcmp(o.baseAddress!, i.baseAddress!, size + 5) == 0 }
+        }
+        #expect(same)
         #expect(text(Array(out[size...])) == "\r\n.\r\n" + denied)
         #expect(!guardState.isInMessageContent)
     }
