@@ -357,4 +357,121 @@ struct SMTPRelayGuardTests {
         #expect(text(Array(out[size...])) == "\r\n.\r\n" + denied)
         #expect(!guardState.isInMessageContent)
     }
+
+    // MARK: Against a backend model
+
+    /// Drives the guard against a model of Postfix's reading rules (lines end at LF, every CR before it stripped,
+    /// verbs split on blanks, `.` alone ends content, BDAT consumes its chunk) with replies delivered late and in
+    /// random pieces, and checks the property the guard exists for: the backend never executes a denied verb.
+    @Test func theBackendNeverExecutesADeniedVerb() {
+        let fragments = ["MAIL FROM:<a@b>\r\n", "RCPT TO:<c@d>\r\n", "DATA\r\n", "data\n", "DATA x\r\n",
+                         "XCLIENT LOGIN=evil\r\n", " xclient login=evil\n", "XFORWARD ADDR=192.0.2.1\r\n",
+                         "STARTTLS\r\n", "\r\n.\r\n", "\n.\n", "\r\n.\r\r\n", ".\r\n", "..\r\n", "\r\n",
+                         "XCL", "IENT LOGIN=evil\r\n", "BDAT 5\r\n", "BDAT 0 LAST\r\n", "BDAT 3 last\r\n",
+                         "BDAT  4\r\n", "BDAT 7LAST\r\n", "NOOP\r\n", "RSET\r\n"]
+        var rng = SeededGenerator(seed: 7)
+        var problems: [String] = []
+        for round in 0..<400 {
+            var guardState = SMTPRelayGuard()
+            var backend = BackendModel()
+            var replies: [UInt8] = []  // written by the backend, not yet seen by the guard
+            func toBackend(_ bytes: [UInt8], _ rng: inout SeededGenerator) {
+                replies += backend.receive(bytes, &rng)
+            }
+            for _ in 0..<40 {
+                var input: [UInt8] = []
+                for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                    if Int.random(in: 0..<6, using: &rng) == 0 {
+                        let pool = b("\r\n.XCLIENT ")
+                        input += (0..<Int.random(in: 1...5, using: &rng)).map { _ in pool[Int.random(in: 0..<pool.count, using: &rng)] }
+                    } else {
+                        input += b(fragments[Int.random(in: 0..<fragments.count, using: &rng)])
+                    }
+                }
+                let split = Int.random(in: 0...input.count, using: &rng)
+                toBackend(guardState.fromClient(input[..<split]), &rng)
+                toBackend(guardState.fromClient(input[split...]), &rng)
+                // Deliver some of the backend's replies, cut anywhere.
+                if !replies.isEmpty, Bool.random(using: &rng) {
+                    let count = Int.random(in: 0...replies.count, using: &rng)
+                    let delivered = Array(replies[..<count])
+                    replies.removeFirst(count)
+                    toBackend(guardState.fromBackend(delivered[...]), &rng)
+                }
+            }
+            while !replies.isEmpty {  // let everything settle
+                let delivered = replies
+                replies = []
+                toBackend(guardState.fromBackend(delivered[...]), &rng)
+            }
+            if let failure = guardState.failure { problems.append("round \(round): failure \(failure)") }
+            if !backend.violations.isEmpty { problems.append("round \(round): executed \(backend.violations)") }
+            if !backend.isInChunk {
+                if guardState.outstandingReplies != 0 { problems.append("round \(round): \(guardState.outstandingReplies) replies still expected") }
+                if guardState.isInMessageContent != backend.isInData { problems.append("round \(round): content mode disagrees") }
+            }
+        }
+        let firstProblems = Array(problems.prefix(5))
+        #expect(firstProblems.isEmpty, "\(problems.count) problems in all")
+    }
+}
+
+/// How Postfix's smtpd reads a session (smtp_get, data_cmd, bdat_cmd), reduced to what the guard must agree on.
+private struct BackendModel {
+    private enum Mode { case command, data, chunk(Int) }
+    private var mode = Mode.command
+    private var line: [UInt8] = []
+    private(set) var violations: [String] = []
+
+    var isInData: Bool { if case .data = mode { return true } else { return false } }
+    var isInChunk: Bool { if case .chunk = mode { return true } else { return false } }
+
+    mutating func receive(_ bytes: [UInt8], _ rng: inout SeededGenerator) -> [UInt8] {
+        var replies: [UInt8] = []
+        for byte in bytes {
+            if case .chunk(let remaining) = mode {
+                mode = remaining == 1 ? .command : .chunk(remaining - 1)
+                if remaining == 1 { replies += b("250 2.0.0 Ok: chunk\r\n") }
+                continue
+            }
+            guard byte == UInt8(ascii: "\n") else { line.append(byte); continue }
+            while line.last == UInt8(ascii: "\r") { line.removeLast() }
+            defer { line = [] }
+            if case .data = mode {
+                if line == [UInt8(ascii: ".")] {
+                    mode = .command
+                    replies += b("250 2.0.0 Ok: queued\r\n")
+                }
+                continue
+            }
+            let words = line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+                .map { String(decoding: $0, as: UTF8.self).uppercased() }
+            let verb = words.first ?? ""
+            switch verb {
+            case "XCLIENT", "XFORWARD", "STARTTLS":
+                violations.append(String(decoding: line, as: UTF8.self))
+                replies += b("220 2.0.0 Ok\r\n")
+            case "DATA" where words.count == 1:
+                if Bool.random(using: &rng) {
+                    mode = .data
+                    replies += b("354-End data with\r\n354 <CR><LF>.<CR><LF>\r\n")
+                } else {
+                    replies += b("554 5.5.1 Error: no valid recipients\r\n")
+                }
+            case "DATA":
+                replies += b("501 5.5.4 Syntax: DATA\r\n")
+            case "BDAT" where (2...3).contains(words.count) && words[1].allSatisfy(\.isASCII) && Int(words[1]) != nil
+                && (words.count == 2 || words[2] == "LAST"):
+                let size = Int(words[1])!
+                if size == 0 { replies += b("250 2.0.0 Ok: chunk\r\n") } else { mode = .chunk(size) }
+            case "":
+                replies += b("500 5.5.2 Error: bad syntax\r\n")
+            case "MAIL", "RCPT", "NOOP", "RSET":
+                replies += b(Bool.random(using: &rng) ? "250 2.0.0 Ok\r\n" : "250-2.0.0 Ok\r\n250 2.0.0 fine\r\n")
+            default:
+                replies += b("502 5.5.2 Error: command not recognized\r\n")
+            }
+        }
+        return replies
+    }
 }
