@@ -78,8 +78,9 @@ public struct SMTPRelayGuard {
     public static let maxLineHeadBytes = 4096
     /// Longest BDAT line forwarded, terminator included (RFC 5321 §4.5.3.1.4 command line limit).
     public static let maxBDATLineLength = 512
-    /// Most client bytes held while the reply to DATA is awaited.
-    public static let maxHeldClientBytes = 262_144
+    /// Most client bytes held while the reply to DATA is awaited. With backpressure the engine hands over at most
+    /// the gate's pipelined leftovers (≤ 32 KiB) or one 16 KiB read behind a DATA line; this leaves room for both.
+    public static let maxHeldClientBytes = 65_536
 
     /// Why the session can no longer be guarded; the engine must close it. Sticky.
     public private(set) var failure: String?
