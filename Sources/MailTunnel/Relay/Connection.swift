@@ -40,6 +40,9 @@ final class Connection {
     var dialogue: (any MailDialogue)?
     /// The SMTP auth gate runs once per connection, after TLS.
     var gateStarted = false
+    var handoverStarted = false
+    /// Watches an SMTP session relayed to a backend that trusts mailtunnel's XCLIENT.
+    var smtpGuard: SMTPRelayGuard?
     var authFailures = 0
     /// The real client and the address it connected to, from an upstream load balancer's PROXY header.
     var origin: SocketEndpoint?
