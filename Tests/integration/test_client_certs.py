@@ -56,15 +56,16 @@ class Attempt:
 
     @property
     def admitted(self) -> bool:
-        return self.data.startswith(b"* OK") and not self.error
+        return self.data.startswith((b"* OK", b"+OK")) and not self.error
 
     def __str__(self):
         return (f"handshake={self.handshake} data={self.data[:200]!r} error={self.error!r} eof={self.eof}")
 
 
-def imap_attempt(pki: PKI, port: int, client: Cert | None = None, *, send_chain: bool = False,
+def tls_attempt(pki: PKI, port: int, client: Cert | None = None, *, send_chain: bool = False,
                  tls13: bool = True) -> Attempt:
-    """Python ssl: handshake (verifying the server), then read the first line. Never raises for a refusal."""
+    """Python ssl: handshake (verifying the server), then read the server's first line (IMAP `* OK`/`* BYE`,
+    POP3 `+OK`/`-ERR`). Never raises for a refusal."""
     ctx = pki.client_context(client, send_chain=send_chain, tls13=tls13)
     raw = tcp_connect(HOST, port, timeout=15)
     try:
@@ -81,7 +82,7 @@ def imap_attempt(pki: PKI, port: int, client: Cert | None = None, *, send_chain:
             data, eof = recv_until(s, lambda d: b"\r\n" in d, timeout=15)
         except ssl.SSLError as e:
             return Attempt(True, b"", str(e), True, fp)
-        if not eof and not data.startswith(b"* OK"):
+        if not eof and not data.startswith((b"* OK", b"+OK")):
             # e.g. a BYE: the server must close after it.
             rest, eof = recv_until(s, lambda d: False, timeout=15)
             data += rest
@@ -102,18 +103,23 @@ def imap_fetch(pki: PKI, port: int, client: Cert | None, dovecot, *, send_chain:
 
 
 def curl(pki: PKI, port: int, client: Cert | None, dovecot, path: str = "INBOX;MAILINDEX=1",
-         insecure: bool = False) -> subprocess.CompletedProcess:
+         insecure: bool = False, scheme: str = "imaps") -> subprocess.CompletedProcess:
+    """curl with `--cert/--key`; scheme imap/pop3 means STARTTLS (`--ssl-reqd`)."""
     args = ["curl", "-sS", "--max-time", "30", "-u", f"{dovecot.user}:{dovecot.password}"]
+    if not scheme.endswith("s"):
+        args.append("--ssl-reqd")
     args += ["-k"] if insecure else ["--cacert", str(pki.root.pem)]
     if client is not None:
         args += ["--cert", str(client.cert), "--key", str(client.key)]
-    return subprocess.run(args + [f"imaps://{HOST}:{port}/{path}"], capture_output=True, timeout=60)
+    return subprocess.run(args + [f"{scheme}://{HOST}:{port}/{path}"], capture_output=True, timeout=60)
 
 
-def s_client(pki: PKI, port: int, client: Cert | None) -> subprocess.CompletedProcess:
+def s_client(pki: PKI, port: int, client: Cert | None, starttls: bool = False) -> subprocess.CompletedProcess:
     """openssl s_client verifying the server; sends LOGOUT and reads until the server closes."""
     args = ["openssl", "s_client", "-connect", f"{HOST}:{port}", "-servername", "localhost",
             "-CAfile", str(pki.root.pem), "-verify_return_error", "-ign_eof"]
+    if starttls:
+        args += ["-starttls", "imap"]
     if client is not None:
         args += ["-cert", str(client.cert), "-key", str(client.key)]
     return subprocess.run(args, input=b"a1 LOGOUT\r\n", capture_output=True, timeout=60)
@@ -123,12 +129,12 @@ def ended(mt, mark, reason: str | None = None):
     return mt.connection_ended(since=mark, reason=reason, timeout=15)[0]
 
 
-def assert_admitted_line(mt, mark, client: Cert, dovecot):
+def assert_admitted_line(mt, mark, client: Cert, dovecot, backend_port: int | None = None):
     line = ended(mt, mark)
     assert line.get("peer") == client.subject, f"peer= is not {client.subject!r}: {line.raw}"
     assert (line.get("serial") or "").upper().lstrip("0") == client.serial.lstrip("0"), \
         f"serial= is not {client.serial}: {line.raw}"
-    assert line.get("backend") == f"127.0.0.1:{dovecot.imap_port}", line.raw
+    assert line.get("backend") == f"127.0.0.1:{backend_port or dovecot.imap_port}", line.raw
     assert line.get("tls", "").startswith("TLSv1."), line.raw
     return line
 
@@ -149,7 +155,9 @@ def assert_refused_in_tls(attempt: Attempt, alert: str | None):
         assert alert in attempt.error.lower(), f"the TLS alert does not say {alert!r}: {attempt}"
 
 
-def assert_refusal_logged(mt, mark, reason_text: str, client: Cert | None):
+def assert_refusal_logged(mt, mark, reason_text: str, client: Cert | None, backend_unused: bool = True):
+    """backend_unused: the refused client never reached Dovecot (`backend=-`). A STARTTLS listener connects
+    to its backend before the upgrade, so there only the reason is checked."""
     line = ended(mt, mark, reason="handshake failed")
     reason = line.get("reason", "")
     assert reason_text in reason, f"reason does not say {reason_text!r}: {line.raw}"
@@ -158,7 +166,8 @@ def assert_refusal_logged(mt, mark, reason_text: str, client: Cert | None):
             f"the log does not name the subject {client.subject!r}: {line.raw}"
         assert client.serial in reason.upper() or (line.get("serial") or "").upper() == client.serial, \
             f"the log does not name the serial {client.serial}: {line.raw}"
-    assert line.get("backend") in ("-", None), f"a refused client reached the backend: {line.raw}"
+    if backend_unused:
+        assert line.get("backend") in ("-", None), f"a refused client reached the backend: {line.raw}"
     return line
 
 
@@ -194,7 +203,7 @@ def test_require_refuses_bad_certificate(mailtunnel, dovecot, pki, name):
     mt = start_tunnel(mailtunnel, dovecot, pki)
 
     mark = mt.log_mark()
-    attempt = imap_attempt(pki, mt.accept_port, client)
+    attempt = tls_attempt(pki, mt.accept_port, client)
     assert_refused_in_tls(attempt, alert)
     assert_refusal_logged(mt, mark, reason_text, client)
 
@@ -205,7 +214,7 @@ def test_require_refuses_bad_certificate(mailtunnel, dovecot, pki, name):
 
     # Same over TLS 1.2, where the refusal comes inside the handshake itself.
     mark = mt.log_mark()
-    attempt = imap_attempt(pki, mt.accept_port, client, tls13=False)
+    attempt = tls_attempt(pki, mt.accept_port, client, tls13=False)
     assert not attempt.handshake, f"a TLS 1.2 handshake completed with a bad certificate: {attempt}"
     assert_refused_in_tls(attempt, alert)
     assert_refusal_logged(mt, mark, reason_text, client)
@@ -220,7 +229,7 @@ def test_require_refuses_client_without_certificate(mailtunnel, dovecot, pki):
     mt = start_tunnel(mailtunnel, dovecot, pki)
 
     mark = mt.log_mark()
-    attempt = imap_attempt(pki, mt.accept_port, None)
+    attempt = tls_attempt(pki, mt.accept_port, None)
     assert_refused_in_tls(attempt, "alert certificate required")
     assert_refusal_logged(mt, mark, "peer did not return a certificate", None)
 
@@ -246,13 +255,13 @@ def test_root_only_ca_file_client_sends_its_chain(mailtunnel, dovecot, pki):
     assert_admitted_line(mt, mark, pki.alice, dovecot)
 
     mark = mt.log_mark()
-    attempt = imap_attempt(pki, mt.accept_port, pki.alice, send_chain=False)
+    attempt = tls_attempt(pki, mt.accept_port, pki.alice, send_chain=False)
     assert_refused_in_tls(attempt, "alert unknown ca")
     assert_refusal_logged(mt, mark, "unable to get local issuer certificate", pki.alice)
 
     # Revocation still applies to a leaf whose chain came from the client.
     mark = mt.log_mark()
-    attempt = imap_attempt(pki, mt.accept_port, pki.revoked, send_chain=True)
+    attempt = tls_attempt(pki, mt.accept_port, pki.revoked, send_chain=True)
     assert_refused_in_tls(attempt, "alert certificate revoked")
     assert_refusal_logged(mt, mark, "certificate revoked", pki.revoked)
 
@@ -281,7 +290,7 @@ def test_optional_admits_no_certificate_refuses_bad_one(mailtunnel, dovecot, pki
         reason_text, alert = REFUSALS[name]
         client = getattr(pki, name)
         mark = mt.log_mark()
-        attempt = imap_attempt(pki, mt.accept_port, client)
+        attempt = tls_attempt(pki, mt.accept_port, client)
         assert_refused_in_tls(attempt, alert)
         assert_refusal_logged(mt, mark, reason_text, client)
         mark = mt.log_mark()
@@ -300,7 +309,7 @@ def test_verify_depth_refuses_longer_chain(mailtunnel, dovecot, pki):
     assert_admitted_line(mt, mark, pki.alice, dovecot)
 
     mark = mt.log_mark()
-    attempt = imap_attempt(pki, mt.accept_port, pki.deep)
+    attempt = tls_attempt(pki, mt.accept_port, pki.deep)
     assert_refused_in_tls(attempt, None)
     assert_refusal_logged(mt, mark, "certificate chain too long", None)
 
@@ -310,7 +319,7 @@ def test_verify_depth_refuses_longer_chain(mailtunnel, dovecot, pki):
     imap_fetch(pki, mt1.accept_port, pki.direct, dovecot)
     assert_admitted_line(mt1, mark, pki.direct, dovecot)
     mark = mt1.log_mark()
-    attempt = imap_attempt(pki, mt1.accept_port, pki.alice)
+    attempt = tls_attempt(pki, mt1.accept_port, pki.alice)
     assert_refused_in_tls(attempt, None)
     assert_refusal_logged(mt1, mark, "certificate chain too long", None)
 
@@ -339,7 +348,7 @@ def test_allow_subject_cn_and_email(mailtunnel, dovecot, pki):
 
     # mallory's certificate verifies, but she is not listed: IMAP BYE after the handshake, then close.
     mark = mt.log_mark()
-    attempt = imap_attempt(pki, mt.accept_port, pki.mallory)
+    attempt = tls_attempt(pki, mt.accept_port, pki.mallory)
     assert attempt.handshake, f"mallory's handshake should complete (refusal comes after it): {attempt}"
     assert attempt.data.startswith(b"* BYE"), f"expected an IMAP BYE: {attempt}"
     assert b"* OK" not in attempt.data and attempt.eof, attempt
@@ -354,9 +363,70 @@ def test_allow_subject_cn_and_email(mailtunnel, dovecot, pki):
 
     # A valid certificate named "alice" by a CA we do not trust is still refused in the handshake.
     mark = mt.log_mark()
-    attempt = imap_attempt(pki, mt.accept_port, pki.other)
+    attempt = tls_attempt(pki, mt.accept_port, pki.other)
     assert_refused_in_tls(attempt, "alert unknown ca")
     assert_refusal_logged(mt, mark, "unable to get local issuer certificate", pki.other)
+
+
+def test_allow_subject_pop3_refusal_is_err(mailtunnel, dovecot, pki):
+    mt = mailtunnel(connect=dovecot.pop3_port, protocol="pop3",
+                    extra=["--cert", str(pki.server.chain), "--key", str(pki.server.key), "--verify", "require",
+                           "--ca-file", str(pki.ca_bundle), "--crl-file", str(pki.crl_initial),
+                           "--allow-subject", "alice"])
+    mark = mt.log_mark()
+    r = curl(pki, mt.accept_port, pki.alice, dovecot, path="1", scheme="pop3s")
+    assert r.returncode == 0 and r.stdout == dovecot.message, r.stderr
+    assert_admitted_line(mt, mark, pki.alice, dovecot, backend_port=dovecot.pop3_port)
+
+    mark = mt.log_mark()
+    attempt = tls_attempt(pki, mt.accept_port, pki.mallory)
+    assert attempt.handshake and attempt.data.startswith(b"-ERR") and attempt.eof, attempt
+    assert b"+OK" not in attempt.data, attempt
+    line = ended(mt, mark, reason="certificate subject not allowed")
+    assert line.get("backend") in ("-", None), line.raw
+
+
+# ---- STARTTLS -----------------------------------------------------------------------------------------
+
+def test_starttls_imap_require(mailtunnel, dovecot, pki):
+    """The same policy on a STARTTLS listener: the certificate is asked for in the upgraded handshake."""
+    mt = start_tunnel(mailtunnel, dovecot, pki, extra=["--starttls", "yes"])
+
+    mark = mt.log_mark()
+    r = curl(pki, mt.accept_port, pki.alice, dovecot, scheme="imap")
+    assert r.returncode == 0 and r.stdout == dovecot.message, r.stderr
+    assert_admitted_line(mt, mark, pki.alice, dovecot)
+
+    mark = mt.log_mark()
+    imap = imaplib.IMAP4(HOST, mt.accept_port, timeout=30)
+    try:
+        assert "STARTTLS" in imap.capabilities
+        refused = None
+        try:
+            imap.starttls(ssl_context=pki.client_context(pki.revoked))
+            imap.login(dovecot.user, dovecot.password)
+        except (ssl.SSLError, imaplib.IMAP4.abort, imaplib.IMAP4.error, OSError) as e:
+            refused = e
+        assert refused is not None, "a revoked certificate logged in over STARTTLS"
+        assert "alert certificate revoked" in str(refused).lower() or not isinstance(refused, ssl.SSLError), refused
+    finally:
+        try:
+            imap.shutdown()
+        except OSError:
+            pass
+    assert_refusal_logged(mt, mark, "certificate revoked", pki.revoked, backend_unused=False)
+
+    mark = mt.log_mark()
+    r = s_client(pki, mt.accept_port, None, starttls=True)
+    out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+    assert "a1 OK" not in out and "alert" in out.lower(), out
+    assert_refusal_logged(mt, mark, "peer did not return a certificate", None, backend_unused=False)
+
+    mark = mt.log_mark()
+    r = s_client(pki, mt.accept_port, pki.alice, starttls=True)
+    out = r.stdout.decode(errors="replace")
+    assert "a1 OK" in out, out + r.stderr.decode(errors="replace")
+    assert_admitted_line(mt, mark, pki.alice, dovecot)
 
 
 # ---- reload -------------------------------------------------------------------------------------------
@@ -370,7 +440,7 @@ def test_reload_certificate_and_crl_keeps_sessions(mailtunnel, dovecot, pki, wor
     mt = start_tunnel(mailtunnel, dovecot, pki, cert=cert, key=key, crl=crl)
     port = mt.accept_port
 
-    first = imap_attempt(pki, port, pki.bob)
+    first = tls_attempt(pki, port, pki.bob)
     assert first.admitted, f"bob should be admitted before the reload: {first}"
     assert first.server_fingerprint == pki.server.fingerprint
 
@@ -390,6 +460,8 @@ def test_reload_certificate_and_crl_keeps_sessions(mailtunnel, dovecot, pki, wor
         mt.process.signal(signal.SIGHUP)
         mt.wait_for_log(r"\breloaded\b", since=mark, timeout=15)
         assert not mt.find_log(r"reload failed", since=mark), mt.log_text()[-2000:]
+        logged = [l.get("fingerprint") for l in mt.find_log(r"certificate listener=", since=mark)]
+        assert logged == [pki.server2.fingerprint], f"the reload did not log the new certificate: {logged}"
 
         # The established session goes on untouched.
         assert imap.noop()[0] == "OK"
@@ -397,12 +469,12 @@ def test_reload_certificate_and_crl_keeps_sessions(mailtunnel, dovecot, pki, wor
         assert typ == "OK" and data[0][1] == dovecot.message
 
         # New handshakes see the new certificate; bob is refused, alice admitted.
-        a = imap_attempt(pki, port, pki.alice)
+        a = tls_attempt(pki, port, pki.alice)
         assert a.admitted, a
         assert a.server_fingerprint == pki.server2.fingerprint, \
             f"new handshake still serves {a.server_fingerprint}, expected the new certificate"
         m = mt.log_mark()
-        b = imap_attempt(pki, port, pki.bob)
+        b = tls_attempt(pki, port, pki.bob)
         assert_refused_in_tls(b, "alert certificate revoked")
         assert_refusal_logged(mt, m, "certificate revoked", pki.bob)
 
@@ -416,11 +488,11 @@ def test_reload_certificate_and_crl_keeps_sessions(mailtunnel, dovecot, pki, wor
         assert not mt.find_log(r"\breloaded\b", since=mark)
         assert mt.running()
 
-        a = imap_attempt(pki, port, pki.alice)
+        a = tls_attempt(pki, port, pki.alice)
         assert a.admitted, a
         assert a.server_fingerprint == pki.server2.fingerprint
         m = mt.log_mark()
-        b = imap_attempt(pki, port, pki.bob)
+        b = tls_attempt(pki, port, pki.bob)
         assert_refused_in_tls(b, "alert certificate revoked")
         assert_refusal_logged(mt, m, "certificate revoked", pki.bob)
         m = mt.log_mark()
