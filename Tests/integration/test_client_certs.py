@@ -8,12 +8,13 @@ Set-up choices (the PKI is described in pki.py):
 - `--ca-file` is the bundle root + intermediate + sub-intermediate, so a client sends its leaf alone. One test
   uses the root alone instead, where a client has to send its chain (leaf + intermediate).
 - `--crl-file` is a PEM file with the CRLs of root, intermediate and sub-intermediate.
-- `--verify-depth N` counts the client's chain without the trust anchor (leaf + intermediates), as OpenSSL's
-  depth does plus the leaf: alice (leaf + intermediate) is 2, `deep` is 3, `direct` (issued by the root) is 1.
+- `--verify-depth N` counts the client's chain without the trust anchor (leaf + intermediates; OpenSSL's own
+  depth plus one): alice (leaf + intermediate) is 2, `deep` is 3, `direct` (issued by the root) is 1.
 
 A refused client sees a TLS alert (with TLS 1.3 after its side of the handshake: on the first read) or, for
 `allow-subject`, an IMAP `* BYE` after the handshake; mailtunnel's `connection ended` line names the reason
-with the certificate's subject and serial, and the refused client never reaches Dovecot (`backend=-`)."""
+with the certificate's subject and serial, and on an implicit-TLS listener the refused client never reaches
+Dovecot (`backend=-`)."""
 from __future__ import annotations
 
 import hashlib
