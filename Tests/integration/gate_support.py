@@ -5,11 +5,13 @@ Import the fixtures into a test module (`from gate_support import postfix, sasl_
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -27,10 +29,18 @@ OUTSIDE_RCPT = "x@outside.example"
 HOSTNAME = socket.gethostname()   # libsasl2's default realm; the sasldb user is created under it
 
 
+def fresh_dir(session_dir: Path, name: str) -> Path:
+    """A new directory per fixture instance: a session fixture imported into several test modules is set up
+    once per module, and the instances must not share a queue, a pid file or a base_dir."""
+    d = Path(tempfile.mkdtemp(prefix=name + "-", dir=session_dir))
+    os.chmod(d, 0o755)
+    return d
+
+
 # ---- Postfix ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def postfix(session_dir):
-    p = Postfix(session_dir / "postfix").start()
+    p = Postfix(fresh_dir(session_dir, "postfix")).start()
     yield p
     p.stop()
 
@@ -55,8 +65,7 @@ def message_for(sender: str) -> bytes:
 @pytest.fixture(scope="session")
 def sasl_config(session_dir) -> Path:
     """A sasldb with alice (realm: this host's name) and `smtpd.conf` for the application name `smtpd`."""
-    d = session_dir / "sasl"
-    d.mkdir(parents=True, exist_ok=True)
+    d = fresh_dir(session_dir, "sasl")
     db = d / "sasldb2"
     r = subprocess.run(["saslpasswd2", "-c", "-p", "-f", str(db), "-u", HOSTNAME, USER],
                        input=PASSWORD, capture_output=True, text=True, timeout=30)
@@ -74,7 +83,7 @@ def sasl_flags(sasl_config: Path) -> list[str]:
 # ---- test CA -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def gate_ca(session_dir) -> TestCA:
-    return TestCA(session_dir / "gate-pki")
+    return TestCA(fresh_dir(session_dir, "gate-pki"))
 
 
 # ---- SMTP client helpers -------------------------------------------------------------------------------
@@ -158,8 +167,12 @@ service imap-login {{
 class ProxyDovecot(Dovecot):
     """The harness's private Dovecot plus an IMAP listener that expects a PROXY header (`haproxy = yes`)."""
 
+    # Its own loopback address: mailtunnel then connects from 127.0.0.1 to 127.0.0.3, so Dovecot cannot call the
+    # connection "secured" merely because both ends have the same address; only the PROXY v2 SSL TLV can.
+    HOST = "127.0.0.3"
+
     def __init__(self, root: Path, users: dict[str, str]):
-        super().__init__(root, users)
+        super().__init__(root, users, listen=self.HOST)
         self.haproxy_port = free_port(self.host)
 
     def _prepare(self) -> None:
@@ -183,7 +196,7 @@ class ProxyDovecot(Dovecot):
 
 @pytest.fixture(scope="session")
 def proxy_dovecot(session_dir):
-    d = ProxyDovecot(session_dir / "dovecot-haproxy", {USER: PASSWORD})
+    d = ProxyDovecot(fresh_dir(session_dir, "dovecot-haproxy"), {USER: PASSWORD})
     d.start()
     yield d
     d.stop()

@@ -21,30 +21,53 @@ def new_login_line(dovecot, before: int, timeout: float = 15.0) -> str:
     return lines[0]
 
 
+def shows_rip(line: str, ip: str) -> bool:
+    return re.search(rf"\brip={re.escape(ip)}(?![\d.])", line) is not None
+
+
+def shows_secured(line: str) -> bool:
+    # login_log_format_elements ends in `%c secured=%c`: %c is empty for an unprotected connection and
+    # "secured" (Dovecot 2.3 with a PROXY v2 SSL TLV) or "TLS" when Dovecot believes it is protected.
+    # Dovecot listens on 127.0.0.3 and mailtunnel connects from 127.0.0.1, so the "same address on both
+    # ends" rule cannot mark it secured: only the PROXY header's TLS facts can.
+    return re.search(r"secured=(secured|TLS)\b", line) is not None
+
+
 def test_proxy_v2_to_dovecot_shows_real_client_and_tls(mailtunnel, proxy_dovecot):
-    mt = mailtunnel(connect=proxy_dovecot.haproxy_port, protocol="imap", extra=["--proxy-protocol", "v2"])
+    backend = f"{proxy_dovecot.HOST}:{proxy_dovecot.haproxy_port}"
+    mt = mailtunnel(connect=backend, protocol="imap", extra=["--proxy-protocol", "v2"])
     mark = mt.log_mark()
     before = len(proxy_dovecot.login_lines())
     imap_login_from(mt.accept_port)
     line = new_login_line(proxy_dovecot, before)
     assert f"user=<{USER}>" in line, line
-    assert f"rip={CLIENT_IP} " in line, f"Dovecot does not see the real client: {line}"
-    # %c is "TLS" only when Dovecot believes the client's connection is encrypted (the PROXY v2 SSL TLV);
-    # a plain loopback connection would show just "secured".
-    assert re.search(r"\bTLS\b", line), f"Dovecot does not see the connection as TLS: {line}"
+    assert shows_rip(line, CLIENT_IP), f"Dovecot does not see the real client: {line}"
+    assert shows_secured(line), f"Dovecot does not see the connection as secured (TLS): {line}"
     ended = mt.connection_ended(since=mark)[0]
-    assert ended.get("backend") == f"127.0.0.1:{proxy_dovecot.haproxy_port}", ended.raw
+    assert ended.get("backend") == backend, ended.raw
+
+
+def test_proxy_v1_to_dovecot_real_client_but_no_tls_facts(mailtunnel, proxy_dovecot):
+    """The control for the test above: v1 carries addresses only, so Dovecot must not call it secured."""
+    backend = f"{proxy_dovecot.HOST}:{proxy_dovecot.haproxy_port}"
+    mt = mailtunnel(connect=backend, protocol="imap", extra=["--proxy-protocol", "v1"])
+    before = len(proxy_dovecot.login_lines())
+    imap_login_from(mt.accept_port)
+    line = new_login_line(proxy_dovecot, before)
+    assert shows_rip(line, CLIENT_IP), f"Dovecot does not see the real client: {line}"
+    assert not shows_secured(line), f"secured without TLS facts: the v2 check above proves nothing: {line}"
 
 
 def test_haproxy_then_mailtunnel_then_dovecot_keeps_client_address(mailtunnel, proxy_dovecot, haproxy):
-    mt = mailtunnel(connect=proxy_dovecot.haproxy_port, protocol="imap",
+    mt = mailtunnel(connect=f"{proxy_dovecot.HOST}:{proxy_dovecot.haproxy_port}", protocol="imap",
                     extra=["--accept-proxy-protocol", "yes", "--proxy-protocol", "v2"])
     h = haproxy(mt.accept_port)
     mark = mt.log_mark()
     before = len(proxy_dovecot.login_lines())
     client_port = imap_login_from(h.port)
     line = new_login_line(proxy_dovecot, before)
-    assert f"rip={CLIENT_IP} " in line, f"the client's address was lost on the way: {line}"
+    assert shows_rip(line, CLIENT_IP), f"the client's address was lost on the way: {line}"
+    assert shows_secured(line), line
     ended = mt.wait_for_log(rf"connection ended.*client={re.escape(CLIENT_IP)}:{client_port}\b", since=mark)[0]
     assert ended.get("via", "").startswith("127.0.0.1:"), f"the balancer's address is not logged as via=: {ended.raw}"
 
