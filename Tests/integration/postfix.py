@@ -89,6 +89,7 @@ class Postfix:
         self.config_dir = self.root / "etc"
         self.log_path = self.root / "log" / "maillog"
         self.started = False
+        self.pid: int | None = None   # the master process, from its pid file
 
     def _postfix(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([POSTFIX, "-c", str(self.config_dir), *args], capture_output=True, text=True,
@@ -140,17 +141,19 @@ class Postfix:
             raise RuntimeError(f"postfix start failed: {r.stdout}{r.stderr}\n{self.log_text()[-3000:]}")
         self.started = True
         try:
+            self.pid = wait_until(lambda: self._alive(self.master_pid()) and self.master_pid(), timeout,
+                                  what="postfix master pid file")
             wait_until(lambda: port_accepts(self.host, self.port), timeout, what="postfix smtpd to listen")
-        except TimeoutError:
+        except TimeoutError as e:
             self.stop()
-            raise RuntimeError(f"postfix did not listen on {self.host}:{self.port}\n{self.log_text()[-3000:]}")
+            raise RuntimeError(f"postfix did not start ({e}) on {self.host}:{self.port}\n{self.log_text()[-3000:]}")
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
         """`postfix -c DIR stop`, then make sure the master process is really gone."""
         if not self.started:
             return
-        pid = self.master_pid()
+        pid = self.pid or self.master_pid()
         r = self._postfix("stop")
         self.started = False
         try:
@@ -164,5 +167,8 @@ class Postfix:
 
     def wait_for_log(self, pattern: str, timeout: float = 15.0) -> list[str]:
         rx = re.compile(pattern)
-        return wait_until(lambda: [l for l in self.log_text().splitlines() if rx.search(l)], timeout,
-                          what=f"postfix maillog line /{pattern}/")
+        try:
+            return wait_until(lambda: [l for l in self.log_text().splitlines() if rx.search(l)], timeout,
+                              what=f"postfix maillog line /{pattern}/")
+        except TimeoutError as e:
+            raise AssertionError(f"{e}; maillog ({self.log_path}) ends:\n{self.log_text()[-3000:]}") from None
