@@ -2,15 +2,19 @@
 listening socket handed over as fd 3 ($LISTEN_FDS/$LISTEN_PID/$LISTEN_FDNAMES)."""
 import imaplib
 import os
+import poplib
+import shutil
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
 
 from clients import client_context, echo_round_trip
+from conftest import REPO
 from daemon_support import tunnel  # noqa: F401
-from procs import free_port, port_accepts
+from procs import free_port, port_accepts, wait_until
 
 
 class NotifySocket:
@@ -133,3 +137,91 @@ def test_socket_activation_serves_through_inherited_socket(tunnel, dovecot, work
     assert ended.get("listener") == "imaps" and ended.get("backend") == f"127.0.0.1:{dovecot.imap_port}", ended.raw
     assert not port_accepts("127.0.0.1", unused_port)
     assert mt.running()
+
+
+def test_ready_only_when_every_listener_accepts(tunnel, notify, dovecot, workdir):
+    ports = {"imaps": free_port(), "pop3s": free_port(), "third": free_port()}
+    state = workdir / "state"
+    state.mkdir()
+    conf = workdir / "mail.conf"
+    conf.write_text(f"state-dir = {state}\n"
+                    f"[imaps]\naccept = 127.0.0.1:{ports['imaps']}\nconnect = 127.0.0.1:{dovecot.imap_port}\n"
+                    f"[pop3s]\naccept = 127.0.0.1:{ports['pop3s']}\nconnect = 127.0.0.1:{dovecot.pop3_port}\n"
+                    f"[third]\naccept = 127.0.0.1:{ports['third']}\nconnect = 127.0.0.1:{dovecot.imap_port}\n")
+    mt = tunnel(["--config", conf], ports["imaps"], env={"NOTIFY_SOCKET": notify.path}, wait=False)
+    notify.next("READY=1", timeout=30)
+    refused = [name for name, p in ports.items() if not port_accepts("127.0.0.1", p, timeout=1)]
+    assert not refused, f"READY=1 sent while {refused} did not accept yet"
+    assert len(mt.find_log(r"listening listener=")) == 3
+
+
+def test_inherited_socket_goes_to_the_listener_of_that_name(tunnel, dovecot, workdir):
+    """Two listeners, one socket named `pop3s`: pop3s takes it, imaps binds its own accept address."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    inherited_port = listener.getsockname()[1]
+    imaps_port, pop3s_unused = free_port(), free_port()
+    state = workdir / "state"
+    state.mkdir()
+    conf = workdir / "mail.conf"
+    conf.write_text(f"state-dir = {state}\n"
+                    f"[imaps]\naccept = 127.0.0.1:{imaps_port}\nconnect = 127.0.0.1:{dovecot.imap_port}\n"
+                    f"protocol = imap\n"
+                    f"[pop3s]\naccept = 127.0.0.1:{pop3s_unused}\nconnect = 127.0.0.1:{dovecot.pop3_port}\n"
+                    f"protocol = pop3\n")
+    fd = listener.fileno()
+    redirect = "" if fd == 3 else f" 3<&{fd} {fd}<&-"
+    wrapper = ["bash", "-c", f'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"{redirect}']
+    try:
+        mt = tunnel(["--config", conf], imaps_port, wrapper=wrapper, pass_fds=(fd,),
+                    env={"LISTEN_FDS": "1", "LISTEN_FDNAMES": "pop3s"}, wait=False)
+        lines = {l.get("listener"): l for l in mt.wait_for_log(r"listening listener=", timeout=20, count=2)}
+    finally:
+        listener.close()
+    assert lines["pop3s"].get("socket") == "inherited" and lines["imaps"].get("socket") == "bound", \
+        "the socket named pop3s ($LISTEN_FDNAMES) went to another listener:\n" + \
+        "\n".join(l.raw for l in lines.values())
+    wait_until(lambda: port_accepts("127.0.0.1", imaps_port), 10, what="imaps to accept on its own port")
+    assert not port_accepts("127.0.0.1", pop3s_unused)
+
+    pop = poplib.POP3_SSL("127.0.0.1", inherited_port, context=client_context(), timeout=30)
+    try:
+        pop.user(dovecot.user)
+        assert pop.pass_(dovecot.password).startswith(b"+OK")
+        pop.quit()
+    finally:
+        pop.close()
+    with imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=client_context(), timeout=30) as imap:
+        assert imap.login(dovecot.user, dovecot.password)[0] == "OK"
+        imap.logout()
+
+
+def test_unit_files(workdir, mailtunnel_bin):
+    """The template unit and socket say what the issue promises, and systemd-analyze accepts them."""
+    service = (REPO / "Config" / "systemd" / "mailtunnel@.service").read_text()
+    sock = (REPO / "Config" / "systemd" / "mailtunnel@.socket").read_text()
+
+    def values(text, key):
+        return [l.split("=", 1)[1].strip() for l in text.splitlines() if l.startswith(key + "=")]
+
+    assert values(service, "Type") == ["notify"]
+    assert any("/etc/mailtunnel/%i.conf" in v for v in values(service, "ExecStart")), service
+    assert any("HUP" in v and "$MAINPID" in v for v in values(service, "ExecReload")), service
+    assert values(service, "NoNewPrivileges") == ["yes"]
+    assert values(service, "ProtectSystem") == ["strict"]
+    assert "CAP_NET_BIND_SERVICE" in " ".join(values(service, "AmbientCapabilities"))
+    assert int(values(service, "LimitNOFILE")[0].split(":")[-1]) >= 20000
+    assert values(sock, "ListenStream") and values(sock, "FileDescriptorName") == ["%i"]
+
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is part of systemd, which this Debian machine has"
+    d = workdir / "units"
+    d.mkdir()
+    (d / "mailtunnel@.service").write_text(service.replace("/usr/local/bin/mailtunnel", mailtunnel_bin))
+    (d / "mailtunnel@.socket").write_text(sock)
+    r = subprocess.run([analyze, "verify", "--man=no", "./mailtunnel@imaps.service", "./mailtunnel@imaps.socket"],
+                       cwd=d, capture_output=True, text=True, timeout=120)
+    complaints = [l for l in (r.stdout + r.stderr).splitlines() if "mailtunnel@" in l]
+    assert r.returncode == 0 and not complaints, r.stdout + r.stderr
