@@ -109,9 +109,10 @@ def test_reload_adds_and_removes_a_listener(tunnel, dovecot, echo_port, workdir)
     mt = tunnel(["--config", conf], port)
     assert not port_accepts("127.0.0.1", port2)
 
-    echo_section = (f"\n[echo]\naccept = 127.0.0.1:{port2}\nconnect = 127.0.0.1:{echo_port}\nprotocol = none\n"
-                    f"cert = {cert}\nkey = {key}\n")
-    conf.write_text(imaps_config(state, port, dovecot.imap_port, cert, key, echo_section))
+    def echo_section(accept_port):
+        return (f"\n[echo]\naccept = 127.0.0.1:{accept_port}\nconnect = 127.0.0.1:{echo_port}\nprotocol = none\n"
+                f"cert = {cert}\nkey = {key}\n")
+    conf.write_text(imaps_config(state, port, dovecot.imap_port, cert, key, echo_section(port2)))
     line = hup_and_wait(mt, r"\breloaded\b")
     assert line.get("added") == "1", line.raw
     mt.wait_for_log(rf"listening listener=echo .*accept=127\.0\.0\.1:{port2}", timeout=5)
@@ -120,10 +121,17 @@ def test_reload_adds_and_removes_a_listener(tunnel, dovecot, echo_port, workdir)
         assert imap.login(dovecot.user, dovecot.password)[0] == "OK"
         imap.logout()
 
+    # a changed accept re-binds: the old address stops, the new one serves
+    port3 = free_port()
+    conf.write_text(imaps_config(state, port, dovecot.imap_port, cert, key, echo_section(port3)))
+    hup_and_wait(mt, r"\breloaded\b")
+    wait_until(lambda: not port_accepts("127.0.0.1", port2), 5, what=f"port {port2} to stop accepting")
+    assert echo_round_trip("127.0.0.1", port3, b"moved\r\n") == b"moved\r\n"
+
     conf.write_text(imaps_config(state, port, dovecot.imap_port, cert, key))
     line = hup_and_wait(mt, r"\breloaded\b")
     assert line.get("removed") == "1", line.raw
-    wait_until(lambda: not port_accepts("127.0.0.1", port2), 5, what=f"port {port2} to stop accepting")
+    wait_until(lambda: not port_accepts("127.0.0.1", port3), 5, what=f"port {port3} to stop accepting")
     with imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=client_context(), timeout=30) as imap:
         assert imap.login(dovecot.user, dovecot.password)[0] == "OK"
         imap.logout()
