@@ -281,3 +281,46 @@ def test_backend_down_plaintext_reply(mailtunnel, protocol):
     assert time.monotonic() - t0 < 15
     mt.connection_ended(since=mark, reason="backend unavailable")
     assert mt.running()
+
+
+# ---- IMAP literals before TLS: consumed whole, never re-read as commands ---------------------------------
+def test_imap_literals_do_not_desynchronise(starttls_tunnel, dovecot):
+    mt = starttls_tunnel("imap")
+    c, _ = open_plain(mt, "imap")
+    with c:
+        # Non-synchronising literals (LITERAL+) in a refused LOGIN: one refusal, nothing else.
+        c.send(b"l1 LOGIN {5+}\r\nalice {6+}\r\nsecret\r\n")
+        reply = c.line()
+        assert reply.startswith(b"l1 NO [PRIVACYREQUIRED]"), reply
+        # A literal whose content looks like a STARTTLS command is data, not a command: the command gets
+        # exactly one tagged answer (mailtunnel may refuse literals before TLS), never "x OK Begin TLS".
+        c.send(b'i1 ID ("name" {12+}\r\nx STARTTLS\r\n)\r\n')
+        reply = c.line()
+        assert reply.startswith(b"i1 "), reply
+        # A synchronising literal: the server either invites the data ("+") or answers at once instead
+        # (RFC 3501 7.5), and then the client must not send it.
+        c.send(b'i2 ID ("name" {12}\r\n')
+        reply = c.line()
+        if reply.startswith(b"+"):
+            c.send(b"y STARTTLS\r\n)\r\n")
+            reply = c.lines_until(lambda l: l.startswith(b"i2 "))[-1]
+        assert reply.startswith(b"i2 BAD") or reply.startswith(b"i2 NO") or reply.startswith(b"i2 OK"), reply
+        stray = c.silence(1.0)
+        assert stray == b"", f"a literal's content was executed: {stray!r}"
+        _, done = imap_command(c, "n1", "NOOP")
+        assert done.startswith(b"n1 OK"), done
+        upgrade(c, "imap")
+        _, done = imap_command(c, "l2", f"LOGIN {dovecot.user} {dovecot.password}")
+        assert done.startswith(b"l2 OK"), done
+
+
+# ---- the backend's greeting is passed through ------------------------------------------------------------
+@pytest.mark.parametrize("protocol,greeting", [
+    ("pop3", "+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>"),   # the APOP timestamp of RFC 1939
+    ("smtp", "220 mx.example.org ESMTP ready"),
+])
+def test_backend_greeting_passed_through(mailtunnel, backends, protocol, greeting):
+    port = backends.echo(greeting=greeting)
+    mt = mailtunnel(connect=port, protocol=protocol, extra=["--starttls", "yes"])
+    with LineClient(HOST, mt.accept_port) as c:
+        assert c.line() == greeting.encode() + b"\r\n"
