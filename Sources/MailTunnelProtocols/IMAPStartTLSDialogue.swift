@@ -37,60 +37,54 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
     }
 
     /// Awaiting an answer from the backend: the greeting, or a forwarded command's tagged reply.
-    private enum Pending: Sendable, Equatable {
+    enum Pending: StartTLSPending {
         case greeting
         case tagged([UInt8])
     }
 
-    private var phase: StartTLSPhase = .dialogue
-    private var client = LineReader(maxLineLength: IMAPStartTLSDialogue.maxLineLength)
-    private var backend = LineReader(maxLineLength: maxBackendLineLength)
+    var core = StartTLSDialogueCore<Pending>(
+        maxClientLineLength: IMAPStartTLSDialogue.maxLineLength,
+        wording: StartTLSWording(
+            lineTooLong: "* BAD [TOOBIG] Line too long\r\n",
+            tooManyCommands: "* BYE Too many pipelined commands\r\n",
+            tooManyCommandsReason: "too many pipelined commands before STARTTLS",
+            unrequestedTLSReason: "TLS established without a STARTTLS request",
+            mailProtocol: .imap))
     private var clientState: ClientState = .command
     private var backendState: BackendState = .responseStart
-    private var sequencer = ReplySequencer<Pending>()
-    private var helloDetector = ClientHelloDetector()
-    private var heldBackendBytes: [UInt8] = []
 
-    public init() {
-        sequencer.enqueueBackend(.greeting)
+    public init() {}
+
+    // MARK: MailDialogue
+
+    public mutating func receiveFromClient(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
+        receiveClientBytes(bytes)
+    }
+
+    public mutating func receiveFromBackend(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
+        receiveBackendBytes(bytes)
+    }
+
+    public mutating func tlsEstablished() -> [DialogueAction] {
+        core.tlsEstablished()
+    }
+
+    public mutating func backendClosed() -> [DialogueAction] {
+        core.backendClosed()
     }
 
     // MARK: Client side
 
-    public mutating func receiveFromClient(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
-        switch phase {
-        case .closed, .tlsRequested, .awaitingTLS:
-            return []  // after STARTTLS: plaintext injected behind it, discarded
-        case .relaying:
-            return bytes.isEmpty ? [] : [.sendToBackend(Array(bytes))]
-        case .dialogue:
-            break
+    /// Skips the octets of a `{n+}` literal; false while more are expected.
+    mutating func skipClientNonLineBytes() -> Bool {
+        guard case .literal(let remaining, let reply) = clientState else { return true }
+        let skipped = core.skipClientBytes(upTo: remaining)
+        if skipped < remaining {
+            clientState = .literal(remaining: remaining - skipped, reply: reply)
+            return false
         }
-        if helloDetector.inspect(bytes) == .clientHello {
-            return close(ClientHelloDetector.closeReason)
-        }
-        client.append(bytes)
-        var out: [DialogueAction] = []
-        while phase == .dialogue {
-            if case .literal(let remaining, let reply) = clientState {
-                let skipped = client.skip(upTo: remaining)
-                if skipped < remaining {
-                    clientState = .literal(remaining: remaining - skipped, reply: reply)
-                    break
-                }
-                clientState = .continuation(reply: reply)
-                continue
-            }
-            switch client.next() {
-            case .needMoreData:
-                return out
-            case .overlong:
-                return out + fatal("* BAD [TOOBIG] Line too long\r\n", reason: "client line too long")
-            case .line(let line):
-                out += handleClientLine(line)
-            }
-        }
-        return out
+        clientState = .continuation(reply: reply)
+        return true
     }
 
     private enum Decision {
@@ -99,7 +93,7 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
         case reply([UInt8])
     }
 
-    private mutating func handleClientLine(_ line: LineReader.Line) -> [DialogueAction] {
+    mutating func handleClientLine(_ line: LineReader.Line) -> [DialogueAction] {
         let content = line.content
         let literal = IMAPLiteral.trailing(in: content)
         let reply: [UInt8]
@@ -109,9 +103,9 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
         case .command, .literal:
             switch decide(content) {
             case .forward(let tag) where literal == nil:
-                return forward(line, tag: tag)
+                return core.forward(line, awaiting: .tagged(tag))
             case .startTLS(let tag) where literal == nil:
-                return startTLS(tag: tag)
+                return core.acceptStartTLS(reply: tag + ascii(" OK Begin TLS negotiation now\r\n"))
             case .forward(let tag), .startTLS(let tag):
                 reply = tag + ascii(" BAD Literals not accepted before STARTTLS\r\n")
             case .reply(let answer):
@@ -121,10 +115,10 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
         guard let literal, !literal.synchronising else {
             // The command ends here (a synchronising literal is refused by answering instead of sending "+").
             clientState = .command
-            return answer(reply)
+            return core.answer(reply)
         }
         guard literal.count <= Self.maxLiteralLength else {
-            return fatal("* BAD [TOOBIG] Literal too large\r\n", reason: "client literal too large")
+            return core.fatal("* BAD [TOOBIG] Literal too large\r\n", reason: "client literal too large")
         }
         clientState = .literal(remaining: literal.count, reply: reply)
         return []
@@ -174,69 +168,22 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
 
     private static let tagExcluded: Set<UInt8> = Set("(){%*\"\\+".utf8)
 
-    private mutating func forward(_ line: LineReader.Line, tag: [UInt8]) -> [DialogueAction] {
-        guard sequencer.count < maxPendingCommands else { return tooManyPending() }
-        sequencer.enqueueBackend(.tagged(tag))
-        return [.sendToBackend(line.raw)]
-    }
-
-    private mutating func startTLS(tag: [UInt8]) -> [DialogueAction] {
-        phase = .tlsRequested
-        client.discardBuffered()
-        return emit(sequencer.enqueueLocal([.sendToClient(tag + ascii(" OK Begin TLS negotiation now\r\n")), .startTLS]))
-    }
-
-    private mutating func answer(_ reply: [UInt8]) -> [DialogueAction] {
-        guard sequencer.count < maxPendingCommands else { return tooManyPending() }
-        return emit(sequencer.enqueueLocal([.sendToClient(reply)]))
-    }
-
-    private mutating func tooManyPending() -> [DialogueAction] {
-        fatal("* BYE Too many pipelined commands\r\n", reason: "too many pipelined commands before STARTTLS")
-    }
-
     // MARK: Backend side
 
-    public mutating func receiveFromBackend(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
-        switch phase {
-        case .closed:
-            return []
-        case .relaying:
-            return bytes.isEmpty ? [] : [.sendToClient(Array(bytes))]
-        case .awaitingTLS:
-            return hold(bytes)
-        case .dialogue, .tlsRequested:
-            break
+    /// Passes on the octets of a literal inside a backend response; false while more are expected.
+    mutating func passBackendNonLineBytes(into out: inout [DialogueAction]) -> Bool {
+        guard case .literal(let remaining) = backendState else { return true }
+        let chunk = core.takeBackendBytes(upTo: remaining)
+        if !chunk.isEmpty { out.append(.sendToClient(chunk)) }
+        if chunk.count < remaining {
+            backendState = .literal(remaining: remaining - chunk.count)
+            return false
         }
-        backend.append(bytes)
-        var out: [DialogueAction] = []
-        while phase == .dialogue || phase == .tlsRequested {
-            if case .literal(let remaining) = backendState {
-                let chunk = backend.take(upTo: remaining)
-                if !chunk.isEmpty { out.append(.sendToClient(chunk)) }
-                if chunk.count < remaining {
-                    backendState = .literal(remaining: remaining - chunk.count)
-                    return out
-                }
-                backendState = .continuation
-                continue
-            }
-            switch backend.next() {
-            case .needMoreData:
-                return out
-            case .overlong:
-                return out + close("backend line too long")
-            case .line(let line):
-                out += handleBackendLine(line)
-            }
-        }
-        if phase == .awaitingTLS {
-            out += hold(backend.takeBuffered()[...])
-        }
-        return out
+        backendState = .continuation
+        return true
     }
 
-    private mutating func handleBackendLine(_ line: LineReader.Line) -> [DialogueAction] {
+    mutating func handleBackendLine(_ line: LineReader.Line) -> [DialogueAction] {
         let startsResponse: Bool
         if case .responseStart = backendState { startsResponse = true } else { startsResponse = false }
         var out: [DialogueAction] = [.sendToClient(startsResponse ? Self.rewriteCapabilities(line) : line.raw)]
@@ -247,11 +194,11 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
         }
         guard startsResponse else { return out }
         let (tag, _) = splitFirstWord(line.content)
-        if sequencer.firstAwaiting == .greeting {
-            out += emit(sequencer.completeBackend { $0 == .greeting })
+        if core.firstAwaiting == .greeting {
+            out += core.completeBackend { $0 == .greeting }
         } else if !tag.elementsEqual([UInt8(ascii: "*")]) && !tag.elementsEqual([UInt8(ascii: "+")]) {
             let tagBytes = Array(tag)
-            out += emit(sequencer.completeBackend { $0 == .tagged(tagBytes) })
+            out += core.completeBackend { $0 == .tagged(tagBytes) }
         }
         return out
     }
@@ -291,60 +238,6 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
         }
         return out + ascii(" STARTTLS LOGINDISABLED")
     }
-
-    private mutating func hold(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
-        guard heldBackendBytes.count + bytes.count <= maxHeldBackendBytes else {
-            return close("backend sent too much during the TLS handshake")
-        }
-        heldBackendBytes += bytes
-        return []
-    }
-
-    // MARK: Lifecycle
-
-    public mutating func tlsEstablished() -> [DialogueAction] {
-        guard phase == .awaitingTLS else {
-            return close("TLS established without a STARTTLS request")
-        }
-        phase = .relaying
-        let held = heldBackendBytes
-        heldBackendBytes = []
-        return (held.isEmpty ? [] : [.sendToClient(held)]) + [.relay]
-    }
-
-    public mutating func backendClosed() -> [DialogueAction] {
-        switch phase {
-        case .closed:
-            return []
-        case .relaying, .awaitingTLS:
-            return close("backend closed the connection")
-        case .dialogue, .tlsRequested:
-            var out: [DialogueAction] = []
-            let rest = backend.takeBuffered()
-            if !rest.isEmpty { out.append(.sendToClient(rest)) }
-            if sequencer.firstAwaiting == .greeting, let reply = MailProtocol.imap.unavailableReply {
-                out.append(.sendToClient(reply))
-            }
-            return out + close("backend closed the connection")
-        }
-    }
-
-    // MARK: Helpers
-
-    /// Notes when `.startTLS` actually leaves the dialogue, so later backend bytes are held, not parsed.
-    private mutating func emit(_ actions: [DialogueAction]) -> [DialogueAction] {
-        if actions.contains(.startTLS) { phase = .awaitingTLS }
-        return actions
-    }
-
-    private mutating func fatal(_ reply: String, reason: String) -> [DialogueAction] {
-        [.sendToClient(ascii(reply))] + close(reason)
-    }
-
-    private mutating func close(_ reason: String) -> [DialogueAction] {
-        phase = .closed
-        client.discardBuffered()
-        backend.discardBuffered()
-        return [.close(reason: reason)]
-    }
 }
+
+extension IMAPStartTLSDialogue: StartTLSDialogueHooks {}
