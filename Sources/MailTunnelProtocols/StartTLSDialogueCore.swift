@@ -1,9 +1,11 @@
 /// The part of the IMAP, POP3 and SMTP STARTTLS dialogues that is the same for all three: the phase, both line
 /// readers, reply ordering, the ClientHello check, and what happens around the TLS handshake.
 ///
-/// Each dialogue keeps one core and its own parsing state; its command table, reply texts and capability
-/// rewriting stay in its file. It hands complete lines to itself through `StartTLSDialogueHooks` and answers
-/// them with `forward`, `answer`, `acceptStartTLS` and `completeBackend` here.
+/// Each dialogue keeps one core next to its own parsing state; its command table, reply texts and capability
+/// rewriting stay in its file. The receive loops (the `StartTLSDialogueHooks` extension below) hand each complete
+/// line to the dialogue, which answers it with `forward`, `answer`, `acceptStartTLS` and `completeBackend` here.
+/// The loops live in a protocol extension rather than in the core so that they can call the dialogue's line
+/// handlers, which change both the dialogue's state and its core, without overlapping access to the core.
 struct StartTLSDialogueCore<Pending: StartTLSPending>: Sendable {
     fileprivate(set) var phase: StartTLSPhase = .dialogue
     fileprivate var client: LineReader
