@@ -64,7 +64,11 @@ def recv_until(sock: socket.socket, done: Callable[[bytes], bool], timeout: floa
         sock.settimeout(left)
         try:
             chunk = sock.recv(65536)
-        except (ConnectionResetError, ssl.SSLEOFError):
+        except ConnectionResetError:
+            return data, True
+        except ssl.SSLEOFError:
+            if not getattr(sock, "suppress_ragged_eofs", True):
+                raise          # the caller wants to know about a missing close_notify
             return data, True
         except socket.timeout:
             raise TimeoutError(f"neither a complete reply nor a close within {timeout}s; "
