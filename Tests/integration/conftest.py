@@ -201,13 +201,6 @@ def mailtunnel(mailtunnel_bin, workdir, request):
         pytest.fail("mailtunnel crashed: " + "; ".join(crashed), pytrace=False)
 
 
-def dead_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on (a backend that is down)."""
-    port = free_port(host)
-    assert not port_accepts(host, port)
-    return port
-
-
 @pytest.fixture
 def figures(request):
     """report(**numbers): print measured figures (visible with -s / -rA) and append them to

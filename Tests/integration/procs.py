@@ -27,6 +27,14 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port found")
 
 
+def dead_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on (a backend that is down)."""
+    port = free_port(host)
+    if port_accepts(host, port):
+        raise RuntimeError(f"{host}:{port} unexpectedly accepts connections")
+    return port
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
     """Poll `predicate` until it returns a truthy value or `timeout` seconds pass; return the value or raise."""
     deadline = time.monotonic() + timeout

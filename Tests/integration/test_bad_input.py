@@ -7,7 +7,7 @@ import time
 import pytest
 
 from clients import client_context, echo_round_trip, read_to_eof, tcp_connect, tls_connect
-from conftest import dead_port
+from procs import dead_port
 
 
 def assert_still_serves(mt):
