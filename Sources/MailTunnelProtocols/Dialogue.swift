@@ -28,9 +28,13 @@ public protocol MailDialogue {
     var authenticatedUser: String? { get }
     /// Authentication attempts that failed on this connection.
     var failures: Int { get }
+    /// After `.relay`: the guard that must watch the rest of an SMTP session whose backend trusts mailtunnel's
+    /// XCLIENT (it already saw the commands the dialogue passed on), or nil.
+    mutating func takeRelayGuard() -> SMTPRelayGuard?
 }
 
 extension MailDialogue {
     public var authenticatedUser: String? { nil }
     public var failures: Int { 0 }
+    public mutating func takeRelayGuard() -> SMTPRelayGuard? { nil }
 }

@@ -54,6 +54,12 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     private var backendReplies = SMTPReplyReader()
     /// The client's last accepted EHLO/HELO line, replayed after XCLIENT resets the backend session.
     private var heloLine: [UInt8]?
+    private var handedOverGuard: SMTPRelayGuard?
+
+    public mutating func takeRelayGuard() -> SMTPRelayGuard? {
+        defer { handedOverGuard = nil }
+        return handedOverGuard
+    }
 
     /// - Parameters:
     ///   - authenticator: required for `.sasl`; unused for `.certificate` (EXTERNAL is handled here).
@@ -351,9 +357,18 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     private mutating func finish(_ completion: Completion) -> [DialogueAction] {
         state = .finished
         var actions: [DialogueAction] = []
+        // Once the backend trusts this session's XCLIENT, everything the client says goes through a guard,
+        // starting with what it pipelined behind its authentication.
+        var relayGuard: SMTPRelayGuard? = sendXCLIENT ? SMTPRelayGuard() : nil
+        func guarded(_ bytes: [UInt8]) -> [UInt8] {
+            guard var watcher = relayGuard else { return bytes }
+            let out = watcher.fromClient(bytes[...])
+            relayGuard = watcher
+            return out
+        }
         switch completion {
         case .answer235: actions.append(.sendToClient(Array("235 2.7.0 Authentication successful\r\n".utf8)))
-        case .forward(let line): actions.append(.sendToBackend(line))
+        case .forward(let line): actions.append(.sendToBackend(guarded(line)))
         }
         // RFC 4954: a second AUTH after success gets 503. Pipelined AUTH lines are answered here rather
         // than handed to a backend that may still accept AUTH.
@@ -364,7 +379,11 @@ public struct SMTPAuthGateDialogue: MailDialogue {
             }
         }
         let rest = clientLines.takeRemaining()
-        if !rest.isEmpty { actions.append(.sendToBackend(rest)) }
+        if !rest.isEmpty {
+            let out = guarded(rest)
+            if !out.isEmpty { actions.append(.sendToBackend(out)) }
+        }
+        handedOverGuard = relayGuard
         actions.append(.relay)
         return actions
     }

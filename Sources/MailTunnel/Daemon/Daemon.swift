@@ -19,6 +19,9 @@ public final class Daemon: @unchecked Sendable {
     private var reloadArguments: [String] = []
     private var daemonSettings = DaemonSettings()
     private var stopping = false
+    /// Per-listener counters by name, surviving reloads.
+    private var stats: [String: ListenerStats] = [:]
+    private var metricsServer: MetricsServer?
 
     public init(logger: Logger) {
         self.logger = logger
@@ -47,6 +50,10 @@ public final class Daemon: @unchecked Sendable {
             listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control))
             logListening(listenerConfig, inherited: inherited != nil)
         }
+        if let address = config.daemon.metrics {
+            metricsServer = try MetricsServer(address: address, control: control) { [self] in metricsText() }
+            logger.info("\(LogLine.format("metrics", [("address", address.description)]))")
+        }
         if let pidFile = config.daemon.pidFile { try PidFile.write(pidFile) }
         try Privileges.drop(user: config.daemon.user, group: config.daemon.group)
         if config.daemon.user != nil || config.daemon.group != nil {
@@ -54,11 +61,18 @@ public final class Daemon: @unchecked Sendable {
         }
         control.sync {
             for listener in listeners { listener.start() }
+            metricsServer?.start()
             installSignals()
             startWatchdog()
         }
         SystemdNotifier.notify("READY=1\nSTATUS=serving \(listeners.count) listener(s)")
         dispatchMain()
+    }
+
+    /// Called from a utility queue; the listener list is read on the control queue.
+    private func metricsText() -> String {
+        let current = control.sync { listeners.map(\.runtime.stats) }
+        return ListenerStats.render(current)
     }
 
     private func logListening(_ config: ListenerConfig, inherited: Bool) {
@@ -71,7 +85,9 @@ public final class Daemon: @unchecked Sendable {
             backends += try SocketAddress.resolve(host: target.host ?? "127.0.0.1", port: target.port, passive: false)
         }
         let context = try TLSSetup.makeContext(config, logger: logger)
-        return ListenerRuntime(config: config, backends: backends, tls: context, logger: logger)
+        let counters = stats[config.name] ?? ListenerStats(name: config.name)
+        stats[config.name] = counters
+        return ListenerRuntime(config: config, backends: backends, tls: context, logger: logger, stats: counters)
     }
 
     private func installSignals() {

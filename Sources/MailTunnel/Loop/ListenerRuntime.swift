@@ -8,6 +8,7 @@ final class ListenerRuntime: Sendable {
     let config: ListenerConfig
     let backends: [SocketAddress]
     let logger: Logger
+    let stats: ListenerStats
     private let tlsContext: Mutex<TLSContext?>
     private let admission = Mutex<Admission>(Admission())
 
@@ -22,7 +23,8 @@ final class ListenerRuntime: Sendable {
     static let authFailureLimit = 10
     static let authFailureWindow = 600.0
 
-    init(config: ListenerConfig, backends: [SocketAddress], tls: TLSContext?, logger: Logger) {
+    init(config: ListenerConfig, backends: [SocketAddress], tls: TLSContext?, logger: Logger, stats: ListenerStats) {
+        self.stats = stats
         self.config = config
         self.backends = backends
         self.logger = logger
@@ -38,7 +40,9 @@ final class ListenerRuntime: Sendable {
     /// Counts a new client in; returns why it is refused if it is over a limit (it is counted either way,
     /// and `leave` is called for it either way, so the books always balance).
     func enter(host: String) -> String? {
-        admission.withLock { state in
+        stats.accepted.add(1, ordering: .relaxed)
+        stats.active.add(1, ordering: .relaxed)
+        return admission.withLock { state in
             state.active += 1
             let perHost = (state.perAddress[host] ?? 0) + 1
             state.perAddress[host] = perHost

@@ -68,7 +68,10 @@ extension Connection {
             pumpDialogue()
         } else if needsGate {
             if startGate(backendGreeted: false) { pumpDialogue() }
+        } else if needsHandover {
+            if startHandover(greeted: false) { pumpDialogue() }
         } else {
+            smtpGuard = config.protocol == .smtp && config.xclient ? SMTPRelayGuard() : nil
             enter(.relaying)
             pumpRelay()
         }

@@ -43,8 +43,45 @@ extension Connection {
                 }
             }
         }
+        continueAfterDialogue()
     }
 
+    /// Where the dialogue left the connection: relaying, or closing with a last reply.
+    func continueAfterDialogue() {
+        switch phase {
+        case .relaying: pumpRelay()
+        case .closing(let reason):
+            _ = flushBackend()
+            continueClosing(reason)
+        default: break
+        }
+    }
+
+    /// The current dialogue handed over: start the next one (auth gate or XCLIENT hand-over after a STARTTLS
+    /// upgrade), or relay. False if the connection is closing.
+    private func dialogueFinished() -> Bool {
+        var inheritedGuard: SMTPRelayGuard?
+        if var finished = dialogue {
+            user = user ?? finished.authenticatedUser
+            authFailures += finished.failures
+            inheritedGuard = finished.takeRelayGuard()
+        }
+        dialogue = nil
+        if needsGate {
+            // STARTTLS is done; the client's new EHLO now meets the auth gate, not the backend.
+            return startGate(backendGreeted: true)
+        }
+        if needsHandover {
+            guard startHandover(greeted: true) else { return false }
+            perform(dialogue?.tlsEstablished() ?? [])
+            return phase != .closed
+        }
+        smtpGuard = inheritedGuard ?? (config.protocol == .smtp && config.xclient ? SMTPRelayGuard() : nil)
+        enter(.relaying)
+        return true
+    }
+
+    /// Applies the actions; the caller continues the connection (no recursion into the pump from here).
     func perform(_ actions: [DialogueAction]) {
         for action in actions {
             guard phase != .closed else { return }
@@ -53,28 +90,10 @@ extension Connection {
             case .sendToBackend(let bytes): toBackend.append(bytes)
             case .startTLS: startTLSRequested = true
             case .relay:
-                if let finished = dialogue {
-                    user = user ?? finished.authenticatedUser
-                    authFailures += finished.failures
-                }
-                dialogue = nil
-                if needsGate {
-                    // STARTTLS is done; the client's new EHLO now meets the auth gate, not the backend.
-                    guard startGate(backendGreeted: true) else { return }
-                } else {
-                    enter(.relaying)
-                }
+                guard dialogueFinished() else { return }
             case .close(let reason):
                 enter(.closing(reason))
             }
-        }
-        switch phase {
-        case .relaying: pumpRelay()
-        case .dialogue where dialogue != nil && !startTLSRequested: pumpDialogue()
-        case .closing(let reason):
-            _ = flushBackend()
-            continueClosing(reason)
-        default: break
         }
     }
 }

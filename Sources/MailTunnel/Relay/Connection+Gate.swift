@@ -6,6 +6,21 @@ import MailTunnelTLS
 /// authenticated client reaches the backend's MAIL FROM.
 extension Connection {
     var needsGate: Bool { config.protocol == .smtp && config.auth != .none && !gateStarted }
+    var needsHandover: Bool { config.protocol == .smtp && config.xclient && config.auth == .none && !handoverStarted }
+
+    /// `xclient = yes` without a gate: the backend learns the client's address before the client's session.
+    func startHandover(greeted: Bool) -> Bool {
+        handoverStarted = true
+        do {
+            let commands = try XCLIENT.commands(XCLIENT.attributes(client: clientEndpoint, login: nil))
+            dialogue = XCLIENTHandoverDialogue(commands: commands, greeted: greeted)
+            enter(.dialogue)
+            return true
+        } catch {
+            refuse("XCLIENT unavailable", reply: Array("421 4.3.0 Mail service temporarily unavailable\r\n".utf8))
+            return false
+        }
+    }
 
     /// Replaces the current dialogue with the gate; false (and the connection closing) if SASL cannot start.
     func startGate(backendGreeted: Bool) -> Bool {

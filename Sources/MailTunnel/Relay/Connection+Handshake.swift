@@ -14,7 +14,6 @@ extension Connection {
 
     func continueHandshake() {
         guard let tls else { return }
-        if tlsWriteWantsRead ? !clientReadable : false { return }
         switch tls.handshake() {
         case .complete:
             tlsWriteWantsRead = false
@@ -27,6 +26,7 @@ extension Connection {
         case .wantWrite:
             clientWritable = false
         case .failed(let error):
+            tlsBroken = true
             finish("handshake failed: \(error.reasons.isEmpty ? "connection closed" : error.reasons.joined(separator: "; "))")
         }
     }
@@ -38,7 +38,7 @@ extension Connection {
             startTLSRequested = false
             enter(.dialogue)
             perform(dialogue?.tlsEstablished() ?? [])
-            if phase == .dialogue { pumpDialogue() }
+            if phase == .dialogue { pumpDialogue() } else { continueAfterDialogue() }
         } else {
             connectNextBackend()
         }

@@ -18,7 +18,9 @@ extension Connection {
             case .wantRead: clientReadable = false; return .wouldBlock
             case .wantWrite: tlsReadWantsWrite = true; clientWritable = false; return .wouldBlock
             case .closed, .eof: return .eof
-            case .failed(let error): return .failed("client TLS error: \(error.reasons.joined(separator: "; "))")
+            case .failed(let error):
+                tlsBroken = true
+                return .failed("client TLS error: \(error.reasons.joined(separator: "; "))")
             }
         }
         return rawRead(clientFD, buffer, readable: &clientReadable, side: "client")
@@ -33,7 +35,9 @@ extension Connection {
             case .wantWrite: clientWritable = false; return .wouldBlock
             case .wantRead: tlsWriteWantsRead = true; clientReadable = false; return .wouldBlock
             case .closed, .eof: return .failed("client closed")
-            case .failed(let error): return .failed("client TLS error: \(error.reasons.joined(separator: "; "))")
+            case .failed(let error):
+                tlsBroken = true
+                return .failed("client TLS error: \(error.reasons.joined(separator: "; "))")
             }
         }
         return rawWrite(clientFD, buffer, writable: &clientWritable, side: "client")

@@ -33,11 +33,18 @@ extension Connection {
             guard flushBackend() else { return false }
             if !toBackend.isEmpty { return before != toBackend.count }
         }
-        guard !clientEOF, canReadClient else { return false }
+        guard !clientEOF, canReadClient, !(smtpGuard?.isHoldingClientInput ?? false) else { return false }
         let scratch = loop.scratch
         switch readClient(into: scratch) {
         case .bytes(let n):
-            forward(UnsafeRawBufferPointer(rebasing: scratch[0..<n]), toBackendSide: true)
+            let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
+            if smtpGuard != nil {
+                let allowed = smtpGuard!.fromClient(Array(bytes)[...])
+                if let failure = smtpGuard!.failure { finish("SMTP guard: \(failure)"); return false }
+                allowed.withUnsafeBytes { forward($0, toBackendSide: true) }
+            } else {
+                forward(bytes, toBackendSide: true)
+            }
             return true
         case .wouldBlock:
             return false
@@ -61,7 +68,14 @@ extension Connection {
         let scratch = loop.scratch
         switch readBackend(into: scratch) {
         case .bytes(let n):
-            forward(UnsafeRawBufferPointer(rebasing: scratch[0..<n]), toBackendSide: false)
+            let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
+            if smtpGuard != nil {
+                // A backend reply may release client input the guard held (e.g. message content after 354).
+                let released = smtpGuard!.fromBackend(Array(bytes)[...])
+                if let failure = smtpGuard!.failure { finish("SMTP guard: \(failure)"); return false }
+                if !released.isEmpty { toBackend.append(released) }
+            }
+            forward(bytes, toBackendSide: false)
             return true
         case .wouldBlock:
             return false
@@ -98,7 +112,7 @@ extension Connection {
     /// A side that finished sending gets its end passed on once everything before it is delivered:
     /// TCP FIN to the backend, close_notify plus FIN to the client.
     private func passOnHalfClose() {
-        if clientEOF && toBackend.isEmpty && !backendWriteShut {
+        if clientEOF && toBackend.isEmpty && !(smtpGuard?.isHoldingClientInput ?? false) && !backendWriteShut {
             backendWriteShut = true
             shutdown(backendFD, Int32(SHUT_WR))
         }

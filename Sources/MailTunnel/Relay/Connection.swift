@@ -40,6 +40,9 @@ final class Connection {
     var dialogue: (any MailDialogue)?
     /// The SMTP auth gate runs once per connection, after TLS.
     var gateStarted = false
+    var handoverStarted = false
+    /// Watches an SMTP session relayed to a backend that trusts mailtunnel's XCLIENT.
+    var smtpGuard: SMTPRelayGuard?
     var authFailures = 0
     /// The real client and the address it connected to, from an upstream load balancer's PROXY header.
     var origin: SocketEndpoint?
@@ -47,6 +50,8 @@ final class Connection {
     /// A refusal decided at accept time (connection limits), delivered once the client can read it.
     var refusal: String?
     var startTLSRequested = false
+    /// After a fatal TLS error OpenSSL must not be asked to send close_notify.
+    var tlsBroken = false
 
     // Readiness as last reported by epoll and not since contradicted by EAGAIN (edge-triggered bookkeeping).
     var clientReadable = true
@@ -187,8 +192,8 @@ final class Connection {
 
     func finish(_ reason: String) {
         guard phase != .closed else { return }
+        if tlsReady && !tlsBroken { tls?.sendCloseNotify() }
         phase = .closed
-        if tlsReady { tls?.sendCloseNotify() }
         loop.unregister(fd: clientFD)
         discardUnreadInput(clientFD)
         close(clientFD)
@@ -203,6 +208,7 @@ final class Connection {
             authFailures += machine.failures
         }
         if authFailures > 0 { listener.recordAuthFailures(host: clientHost, count: authFailures) }
+        listener.stats.connectionEnded(bytesIn: bytesIn, bytesOut: bytesOut, reason: reason, authFailures: authFailures)
         logEnd(reason)
         tls = nil
         dialogue = nil

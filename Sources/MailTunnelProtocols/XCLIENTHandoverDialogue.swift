@@ -1,0 +1,120 @@
+/// `xclient = yes` without an auth gate: tell the backend the client's address with XCLIENT before the client's
+/// own session starts, so Postfix logs and policies see the real client rather than mailtunnel.
+///
+/// Two entry points, because the backend's greeting is in a different place:
+/// - implicit TLS: the backend's first greeting is swallowed, XCLIENT sent, and the greeting XCLIENT answers with
+///   (Postfix replies to a successful XCLIENT with a fresh 220) is what the client sees;
+/// - after a STARTTLS upgrade (`greeted: true`, started by `tlsEstablished()`): the client already saw a greeting,
+///   so XCLIENT's fresh 220 is swallowed and the client's new EHLO meets the reset session.
+/// Client bytes that arrive during the hand-over are held and pass through the relay guard afterwards.
+public struct XCLIENTHandoverDialogue: MailDialogue {
+    private enum State: Sendable { case awaitingGreeting, sending(remaining: [[UInt8]]), done, failed }
+
+    private var state: State
+    private let commands: [[UInt8]]
+    private let greeted: Bool
+    private var replies = SMTPReplyReader()
+    private var heldClientBytes: [UInt8] = []
+    private var relayGuard: SMTPRelayGuard?
+    private static let maxHeldClientBytes = 16 * 1024
+
+    public init(commands: [[UInt8]], greeted: Bool) {
+        self.commands = commands
+        self.greeted = greeted
+        state = greeted ? .sending(remaining: commands) : .awaitingGreeting
+    }
+
+    public mutating func tlsEstablished() -> [DialogueAction] {
+        guard greeted, case .sending(let remaining) = state, let first = remaining.first else { return [] }
+        state = .sending(remaining: Array(remaining.dropFirst()))
+        return [.sendToBackend(first)]
+    }
+
+    public mutating func receiveFromClient(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
+        heldClientBytes += bytes
+        guard heldClientBytes.count <= Self.maxHeldClientBytes else {
+            state = .failed
+            return [.sendToClient(Array("421 4.7.0 Too much input before the greeting\r\n".utf8)),
+                    .close(reason: "client sent \(heldClientBytes.count) bytes before the XCLIENT hand-over finished")]
+        }
+        return []
+    }
+
+    public mutating func receiveFromBackend(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
+        replies.append(bytes)
+        var actions: [DialogueAction] = []
+        while true {
+            switch replies.next() {
+            case .needMore: return actions
+            case .invalid(let why):
+                state = .failed
+                return actions + [.sendToClient(Array("421 4.3.0 Backend error\r\n".utf8)), .close(reason: "backend sent a malformed reply: \(why)")]
+            case .reply(let reply):
+                actions += handle(reply)
+                switch state {
+                case .done: return actions + handOver()
+                case .failed: return actions
+                default: continue
+                }
+            }
+        }
+    }
+
+    public mutating func backendClosed() -> [DialogueAction] {
+        state = .failed
+        return [.sendToClient(Array("421 4.3.0 Mail service temporarily unavailable\r\n".utf8)), .close(reason: "backend closed during the XCLIENT hand-over")]
+    }
+
+    public mutating func takeRelayGuard() -> SMTPRelayGuard? {
+        defer { relayGuard = nil }
+        return relayGuard
+    }
+
+    private mutating func handle(_ reply: SMTPReply) -> [DialogueAction] {
+        switch state {
+        case .awaitingGreeting:
+            guard reply.code == 220, let first = commands.first else {
+                // A backend that refuses service says so to the client in its own words.
+                state = .done
+                return [.sendToClient(reply.bytes)]
+            }
+            state = .sending(remaining: Array(commands.dropFirst()))
+            return [.sendToBackend(first)]
+        case .sending(let remaining):
+            guard case .accepted = XCLIENT.outcome(of: reply) else {
+                state = .failed
+                let text = String(decoding: reply.bytes, as: UTF8.self).trimmingTrailingNewlines
+                return [.sendToClient(Array("421 4.3.0 Mail service temporarily unavailable\r\n".utf8)),
+                        .close(reason: "backend refused XCLIENT: \(text)")]
+            }
+            if let next = remaining.first {
+                state = .sending(remaining: Array(remaining.dropFirst()))
+                return [.sendToBackend(next)]
+            }
+            state = .done
+            return greeted ? [] : [.sendToClient(reply.bytes)]
+        case .done, .failed:
+            return []
+        }
+    }
+
+    private mutating func handOver() -> [DialogueAction] {
+        var watcher = SMTPRelayGuard()
+        var actions: [DialogueAction] = []
+        if !heldClientBytes.isEmpty {
+            let out = watcher.fromClient(heldClientBytes[...])
+            if !out.isEmpty { actions.append(.sendToBackend(out)) }
+            heldClientBytes = []
+        }
+        relayGuard = watcher
+        return actions + [.relay]
+    }
+}
+
+extension String {
+    fileprivate var trimmingTrailingNewlines: String {
+        var text = self
+        while let last = text.last, last.isNewline { text.removeLast() }
+        return text
+    }
+}
