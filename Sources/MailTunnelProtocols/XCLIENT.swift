@@ -66,7 +66,9 @@ public enum XCLIENT {
         return lines
     }
 
+    /// Postfix answers a successful XCLIENT with the reset session's 220 greeting; simpler implementations
+    /// (smtp-sink among them) with 250. Any 2xx is success.
     public static func outcome(of reply: SMTPReply) -> Outcome {
-        reply.code == 220 ? .accepted : .rejected(reply)
+        (200..<300).contains(reply.code) ? .accepted : .rejected(reply)
     }
 }

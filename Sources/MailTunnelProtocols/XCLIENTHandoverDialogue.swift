@@ -15,6 +15,8 @@ public struct XCLIENTHandoverDialogue: MailDialogue {
     private let greeted: Bool
     private var replies = SMTPReplyReader()
     private var heldClientBytes: [UInt8] = []
+    /// The backend's first greeting, shown to the client if XCLIENT's success reply is not a greeting itself.
+    private var originalGreeting: [UInt8]?
     private var relayGuard: SMTPRelayGuard?
     private static let maxHeldClientBytes = 16 * 1024
 
@@ -78,6 +80,7 @@ public struct XCLIENTHandoverDialogue: MailDialogue {
                 state = .done
                 return [.sendToClient(reply.bytes)]
             }
+            originalGreeting = reply.bytes
             state = .sending(remaining: Array(commands.dropFirst()))
             return [.sendToBackend(first)]
         case .sending(let remaining):
@@ -92,7 +95,8 @@ public struct XCLIENTHandoverDialogue: MailDialogue {
                 return [.sendToBackend(next)]
             }
             state = .done
-            return greeted ? [] : [.sendToClient(reply.bytes)]
+            if greeted { return [] }
+            return [.sendToClient(reply.code == 220 ? reply.bytes : originalGreeting ?? reply.bytes)]
         case .done, .failed:
             return []
         }

@@ -41,3 +41,12 @@ import Testing
         #expect(actions == [toClient("554 5.3.2 go away\r\n"), .relay])
     }
 }
+
+@Suite struct XCLIENTHandoverPlainOkTests {
+    @Test func a250ReplyKeepsTheOriginalGreeting() {
+        let xclient = Array("XCLIENT ADDR=192.0.2.7\r\n".utf8)
+        var dialogue = XCLIENTHandoverDialogue(commands: [xclient], greeted: false)
+        _ = dialogue.receiveFromBackend(Array("220 sink ESMTP\r\n".utf8)[...])
+        #expect(dialogue.receiveFromBackend(Array("250 2.0.0 Ok\r\n".utf8)[...]) == [toClient("220 sink ESMTP\r\n"), .relay])
+    }
+}

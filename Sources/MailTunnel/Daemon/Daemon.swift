@@ -30,6 +30,11 @@ public final class Daemon: @unchecked Sendable {
     /// Builds everything, binds, drops privileges, reports ready, and never returns.
     public func run(_ config: RunConfig, reloadArguments: [String]) throws -> Never {
         signal(SIGPIPE, SIG_IGN)
+        let descriptors = FileLimit.raiseToHardLimit()
+        let needed = config.listeners.reduce(0) { $0 + 2 * $1.maxConnections }
+        if rlim_t(needed) > descriptors {
+            logger.warning("\(LogLine.format("open-file limit is below what max-connections needs", [("limit", String(descriptors)), ("needed", String(needed))]))")
+        }
         self.reloadArguments = reloadArguments
         daemonSettings = config.daemon
         let loopCount = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 64))
