@@ -177,12 +177,12 @@ def mailtunnel(mailtunnel_bin, workdir, request):
 
     def start(connect, protocol: str | None = "none", accept_host: str = "127.0.0.1",
               accept_port: int | None = None, state_dir: Path | None = None,
-              extra: list[str] | None = None) -> MailTunnel:
+              extra: list[str] | None = None, nofile: int | None = None) -> MailTunnel:
         if isinstance(connect, (str, int)):
             connect = [connect]
         connect = [hostport("127.0.0.1", c) if isinstance(c, int) else c for c in connect]
         mt = MailTunnel(mailtunnel_bin, workdir, connect, protocol, accept_host, accept_port,
-                        state_dir, extra, name=f"mailtunnel-{len(started) + 1}")
+                        state_dir, extra, name=f"mailtunnel-{len(started) + 1}", nofile=nofile)
         started.append(mt)
         mt.start()
         return mt
