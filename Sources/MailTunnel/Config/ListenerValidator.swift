@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 
 /// Rules that involve more than one key of a listener, plus whether named files can be read now
@@ -61,6 +64,11 @@ enum ListenerValidator {
     static func unreadableFile(_ path: String) -> String? {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            // fileExists is also false when a parent directory cannot be searched: say which it is.
+            var info = stat()
+            if stat(path, &info) != 0 && errno != ENOENT {
+                return "expected a readable file, cannot read '\(path)': \(String(cString: strerror(errno)))"
+            }
             return "expected a readable file, '\(path)' does not exist"
         }
         if isDirectory.boolValue { return "expected a file, '\(path)' is a directory" }

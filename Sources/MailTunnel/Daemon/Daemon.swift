@@ -47,10 +47,10 @@ public final class Daemon: @unchecked Sendable {
         if let sasl = config.listeners.first(where: { $0.auth == .sasl }) {
             try SASLLibrary.initialize(appName: sasl.saslService, configDirectory: sasl.saslConfigDir)
         }
-        var activation = SocketActivation.fromEnvironment()
+        let inheritedSockets = SocketActivation.fromEnvironment().assign(listenerNames: config.listeners.map(\.name))
         for (position, listenerConfig) in config.listeners.enumerated() {
             let runtime = try makeRuntime(listenerConfig)
-            let inherited = activation.take(name: listenerConfig.name, position: position)
+            let inherited = inheritedSockets[position]
             let sockets = try inherited.map { [$0] } ?? Listener.bind(listenerConfig)
             listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control))
             logListening(listenerConfig, inherited: inherited != nil)

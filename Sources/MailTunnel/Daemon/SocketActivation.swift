@@ -4,13 +4,14 @@ import Glibc
 
 /// systemd socket activation without libsystemd: sockets passed as fds 3… with $LISTEN_FDS/$LISTEN_FDNAMES.
 struct SocketActivation {
+    init(sockets: [Inherited] = []) { self.sockets = sockets }
+
     struct Inherited {
         var fd: Int32
         var name: String?
     }
 
     private(set) var sockets: [Inherited] = []
-    private var taken: Set<Int32> = []
 
     /// Reads and clears the environment, so child processes never believe the sockets are theirs.
     static func fromEnvironment() -> SocketActivation {
@@ -33,17 +34,21 @@ struct SocketActivation {
         return activation
     }
 
-    /// The socket for a listener: the one named like it, else the one at its position among the listeners.
-    mutating func take(name: String, position: Int) -> Int32? {
-        if let match = sockets.first(where: { $0.name == name && !taken.contains($0.fd) }) {
-            taken.insert(match.fd)
-            return match.fd
+    /// Which inherited socket each listener takes: the socket named like the listener, first for every
+    /// listener; sockets whose name matches no listener then go to the remaining listeners in order.
+    func assign(listenerNames: [String]) -> [Int32?] {
+        var result = [Int32?](repeating: nil, count: listenerNames.count)
+        var used: Set<Int32> = []
+        for (index, name) in listenerNames.enumerated() {
+            if let match = sockets.first(where: { $0.name == name && !used.contains($0.fd) }) {
+                result[index] = match.fd
+                used.insert(match.fd)
+            }
         }
-        let unnamed = sockets.allSatisfy { $0.name == nil || $0.name == "unknown" || $0.name == "" }
-        if unnamed || sockets.count == 1, position < sockets.count, !taken.contains(sockets[position].fd) {
-            taken.insert(sockets[position].fd)
-            return sockets[position].fd
+        var spare = sockets.filter { socket in !used.contains(socket.fd) && !listenerNames.contains { $0 == socket.name } }
+        for index in result.indices where result[index] == nil && !spare.isEmpty {
+            result[index] = spare.removeFirst().fd
         }
-        return nil
+        return result
     }
 }
