@@ -17,6 +17,7 @@ sys.path.insert(0, str(HERE))
 from dovecot import Dovecot  # noqa: E402
 from mailtunnel import MailTunnel, hostport  # noqa: E402
 from procs import Process, free_port, port_accepts, wait_until  # noqa: E402
+from procs import dead_port  # noqa: E402,F401  (tests written earlier import it from here)
 from smtpsink import SmtpSink  # noqa: E402
 
 REPO = HERE.parent.parent
