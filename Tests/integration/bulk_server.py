@@ -3,7 +3,6 @@
   SEND <path>\\n  the backend sends the file's bytes (backend→client only), then half-closes;
   RECV <n>\\n     the backend reads n bytes (client→backend only) and answers with their SHA-256 in hex + \\n."""
 import hashlib
-import os
 import socket
 import sys
 import threading

@@ -64,7 +64,11 @@ def recv_until(sock: socket.socket, done: Callable[[bytes], bool], timeout: floa
         sock.settimeout(left)
         try:
             chunk = sock.recv(65536)
-        except (ConnectionResetError, ssl.SSLEOFError):
+        except ConnectionResetError:
+            return data, True
+        except ssl.SSLEOFError:
+            if not getattr(sock, "suppress_ragged_eofs", True):
+                raise          # the caller wants to know about a missing close_notify
             return data, True
         except socket.timeout:
             raise TimeoutError(f"neither a complete reply nor a close within {timeout}s; "
@@ -236,3 +240,70 @@ def bulk_upload(host: str, port: int, payload: bytes, timeout: float = 120.0) ->
     result.received = len(payload)
     result.sha256_received = reply.decode(errors="replace").strip()
     return result
+
+
+def half_close_exchange(host: str, port: int, payload: bytes, timeout: float = 30.0) -> tuple[bytes, bool]:
+    """Send `payload`, then the client's TLS half-close (close_notify, TCP left open), and keep reading until
+    the server's close_notify. Returns (bytes received, whether the server ended with close_notify).
+    Uses a memory-BIO TLS object so that reading after our own close_notify is possible."""
+    raw = tcp_connect(host, port, timeout)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    deadline = time.monotonic() + timeout
+
+    def flush() -> None:
+        data = outgoing.read()
+        if data:
+            raw.settimeout(_deadline_left(deadline, "sending"))
+            raw.sendall(data)
+
+    def feed() -> bool:
+        raw.settimeout(_deadline_left(deadline, "half-close exchange"))
+        try:
+            data = raw.recv(65536)
+        except socket.timeout:
+            raise TimeoutError("half-close exchange: no data and no close within the time limit") from None
+        if data:
+            incoming.write(data)
+        else:
+            incoming.write_eof()
+        return bool(data)
+
+    received = bytearray()
+    clean = False
+    try:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                flush()
+                if not feed():
+                    raise ConnectionError("EOF during the handshake")
+        flush()
+        tls.write(payload)
+        flush()
+        try:
+            tls.unwrap()            # sends close_notify; the peer's comes later
+        except ssl.SSLWantReadError:
+            pass
+        flush()
+        while True:
+            try:
+                data = tls.read(65536)
+            except ssl.SSLWantReadError:
+                if not feed():
+                    break           # TCP EOF without close_notify
+                continue
+            except (ssl.SSLZeroReturnError,):
+                clean = True
+                break
+            except ssl.SSLEOFError:
+                break
+            if not data:
+                clean = True
+                break
+            received += data
+    finally:
+        raw.close()
+    return bytes(received), clean

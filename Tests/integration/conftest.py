@@ -17,6 +17,7 @@ sys.path.insert(0, str(HERE))
 from dovecot import Dovecot  # noqa: E402
 from mailtunnel import MailTunnel, hostport  # noqa: E402
 from procs import Process, free_port, port_accepts, wait_until  # noqa: E402
+from procs import dead_port  # noqa: E402,F401  (tests written earlier import it from here)
 from smtpsink import SmtpSink  # noqa: E402
 
 REPO = HERE.parent.parent
@@ -177,12 +178,12 @@ def mailtunnel(mailtunnel_bin, workdir, request):
 
     def start(connect, protocol: str | None = "none", accept_host: str = "127.0.0.1",
               accept_port: int | None = None, state_dir: Path | None = None,
-              extra: list[str] | None = None) -> MailTunnel:
+              extra: list[str] | None = None, nofile: int | None = None) -> MailTunnel:
         if isinstance(connect, (str, int)):
             connect = [connect]
         connect = [hostport("127.0.0.1", c) if isinstance(c, int) else c for c in connect]
         mt = MailTunnel(mailtunnel_bin, workdir, connect, protocol, accept_host, accept_port,
-                        state_dir, extra, name=f"mailtunnel-{len(started) + 1}")
+                        state_dir, extra, name=f"mailtunnel-{len(started) + 1}", nofile=nofile)
         started.append(mt)
         mt.start()
         return mt
@@ -199,13 +200,6 @@ def mailtunnel(mailtunnel_bin, workdir, request):
                 crashed.append(f"{mt.name} died of signal {-status} ({signal.Signals(-status).name})")
     if crashed:
         pytest.fail("mailtunnel crashed: " + "; ".join(crashed), pytrace=False)
-
-
-def dead_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on (a backend that is down)."""
-    port = free_port(host)
-    assert not port_accepts(host, port)
-    return port
 
 
 @pytest.fixture

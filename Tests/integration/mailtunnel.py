@@ -43,7 +43,8 @@ class MailTunnel:
 
     def __init__(self, binary: str, workdir: Path, connect: list[str], protocol: str | None = "none",
                  accept_host: str = "127.0.0.1", accept_port: int | None = None,
-                 state_dir: Path | None = None, extra: list[str] | None = None, name: str = "mailtunnel"):
+                 state_dir: Path | None = None, extra: list[str] | None = None, name: str = "mailtunnel",
+                 nofile: int | None = None):
         self.binary = binary
         self.workdir = Path(workdir)
         self.accept_host = accept_host
@@ -53,6 +54,7 @@ class MailTunnel:
         self.state_dir = Path(state_dir) if state_dir else self.workdir / "state"
         self.extra = list(extra or [])
         self.name = name
+        self.nofile = nofile          # RLIMIT_NOFILE for the daemon (None: inherited)
         self.process: Process | None = None
         self._probe_clients: set[str] = set()   # client=… of our readiness probes, hidden from log_lines
 
@@ -76,7 +78,7 @@ class MailTunnel:
 
     def start(self, timeout: float = 20.0) -> "MailTunnel":
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.process = Process(self.argv(), self.workdir, self.name)
+        self.process = Process(self.argv(), self.workdir, self.name, nofile=self.nofile)
         deadline = time.monotonic() + timeout
         while True:
             if not self.process.running():

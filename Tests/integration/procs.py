@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -25,6 +26,14 @@ def free_port(host: str = "127.0.0.1") -> int:
                 _handed_out.add((host, port))
                 return port
     raise RuntimeError("no free port found")
+
+
+def dead_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on (a backend that is down)."""
+    port = free_port(host)
+    if port_accepts(host, port):
+        raise RuntimeError(f"{host}:{port} unexpectedly accepts connections")
+    return port
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
@@ -53,7 +62,8 @@ def port_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
 class Process:
     """One child process with stdout/stderr captured to files; stopped by PID (SIGTERM, then SIGKILL)."""
 
-    def __init__(self, argv: list[str], log_dir: Path, name: str, env: dict | None = None, cwd: str | None = None):
+    def __init__(self, argv: list[str], log_dir: Path, name: str, env: dict | None = None, cwd: str | None = None,
+                 nofile: int | None = None):
         self.argv = [str(a) for a in argv]
         self.name = name
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -62,6 +72,7 @@ class Process:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.popen = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
+                preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None,
             )
         self.pid = self.popen.pid
 
@@ -111,3 +122,9 @@ def rss_kib(pid: int) -> int:
 
 def fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

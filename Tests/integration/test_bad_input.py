@@ -1,6 +1,5 @@
 """Bad input gets a clear reply or alert and a close, a log line with the reason, and the daemon keeps
 serving: garbage instead of a ClientHello, a TLS 1.0 client, a silent client, a backend that is down."""
-import socket
 import ssl
 import subprocess
 import time
@@ -8,8 +7,7 @@ import time
 import pytest
 
 from clients import client_context, echo_round_trip, read_to_eof, tcp_connect, tls_connect
-from conftest import dead_port
-from procs import port_accepts, wait_until
+from procs import dead_port
 
 
 def assert_still_serves(mt):

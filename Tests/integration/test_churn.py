@@ -15,7 +15,8 @@ TIME_LIMIT = 600.0     # seconds for all 5,000; a hang or a stall fails instead 
 @pytest.mark.slow
 def test_5000_short_connections_then_idle_fd_count(mailtunnel, echo_port, figures):
     mt = mailtunnel(connect=echo_port, protocol="none")
-    assert echo_round_trip("127.0.0.1", mt.accept_port) == b"ping\r\n"
+    for _ in range(20):    # warm-up: every event loop has seen a connection
+        assert echo_round_trip("127.0.0.1", mt.accept_port) == b"ping\r\n"
     time.sleep(0.5)
     idle_fds = fd_count(mt.pid)
 
@@ -60,9 +61,10 @@ def test_5000_short_connections_then_idle_fd_count(mailtunnel, echo_port, figure
     assert not errors, f"{len(errors)} failed connections, first ones:\n" + "\n".join(errors[:10])
     assert ok[0] == CONNECTIONS, f"only {ok[0]} of {CONNECTIONS} connections within {TIME_LIMIT}s"
 
-    # Every socket of every finished connection is closed: back to the idle count (small slack), polled.
+    # Every socket of every finished connection is closed: back to the idle count, polled for up to 10 s
+    # (connections may still be finishing), then asserted with a small slack.
     settle_deadline = time.monotonic() + 10
-    while fd_count(mt.pid) > idle_fds + 2 and time.monotonic() < settle_deadline:
+    while fd_count(mt.pid) > idle_fds and time.monotonic() < settle_deadline:
         time.sleep(0.2)
     after = fd_count(mt.pid)
     figures(fds_after_settling=after)

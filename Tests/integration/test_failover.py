@@ -2,7 +2,7 @@
 import imaplib
 
 from clients import client_context
-from conftest import dead_port
+from procs import dead_port
 
 
 def test_first_backend_down_second_dovecot_serves(mailtunnel, dovecot):
