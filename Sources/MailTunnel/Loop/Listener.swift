@@ -16,6 +16,8 @@ final class Listener: @unchecked Sendable {
     private let loops: [EventLoop]
     private let nextLoop = Atomic<Int>(0)
     private let queue: DispatchQueue
+    /// Per socket: accept is failing for lack of descriptors (one log line per episode, not per retry).
+    private var starved: [Bool]
 
     init(runtime: ListenerRuntime, sockets: [Int32], loops: [EventLoop], queue: DispatchQueue) {
         self.runtime = runtime
@@ -23,6 +25,7 @@ final class Listener: @unchecked Sendable {
         self.loops = loops
         self.queue = queue
         self.sources = sockets.map { DispatchSource.makeReadSource(fileDescriptor: $0, queue: queue) }
+        self.starved = sockets.map { _ in false }
     }
 
     /// Binds every address `accept` names (both IPv4 and IPv6 for "all interfaces").
@@ -68,13 +71,25 @@ final class Listener: @unchecked Sendable {
                 case EINTR, ECONNABORTED, EPROTO: continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     // Out of descriptors: pause this source briefly instead of spinning on a socket that stays readable.
-                    runtime.logger.warning("\(LogLine.format("accept paused", [("listener", runtime.config.name), ("error", String(cString: strerror(errno)))]))")
+                    if !starved[index] {
+                        starved[index] = true
+                        runtime.logger.warning("\(LogLine.format("accept paused", [("listener", runtime.config.name), ("error", String(cString: strerror(errno)))]))")
+                    }
                     sources[index].suspend()
-                    queue.asyncAfter(deadline: .now() + .milliseconds(250)) { [self] in sources[index].resume() }
+                    // Clients already queued in the backlog raise no new event after the resume, so accept
+                    // them right away instead of waiting for one.
+                    queue.asyncAfter(deadline: .now() + .milliseconds(250)) { [self] in
+                        sources[index].resume()
+                        acceptPending(index)
+                    }
                     return
                 default:
                     return
                 }
+            }
+            if starved[index] {
+                starved[index] = false
+                runtime.logger.warning("\(LogLine.format("accept resumed", [("listener", runtime.config.name)]))")
             }
             let runtime = self.runtime
             let refusal = runtime.enter(host: address.host)
