@@ -15,7 +15,7 @@ import MailTunnelProtocols
             # group is not set (default: the user's group)
             # pid-file is not set (default: none)
             log-level = info
-            # state-dir is not set (default: engine default)
+            # state-dir is not set (default: $STATE_DIRECTORY, else /var/lib/mailtunnel)
 
             [993]
             accept = 993

@@ -69,7 +69,7 @@ public enum OptionTable {
               stunnel: .direct("pid")),
         .choice("log-level", \.logLevel, default: "info", "lowest level logged", scope: .daemon,
                 stunnel: .converted("debug")),
-        .text("state-dir", "DIR", \.stateDir, default: "engine default", "where the generated self-signed certificate is kept",
+        .text("state-dir", "DIR", \.stateDir, default: "$STATE_DIRECTORY, else /var/lib/mailtunnel", "where the generated self-signed certificate is kept",
               scope: .daemon, stunnel: nil),
     ]
 
