@@ -29,6 +29,7 @@ def tls_context(tls12: bool = False) -> ssl.SSLContext:
 
 def connect(port: int, ctx: "ssl.SSLContext | None") -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.settimeout(None)  # blocking: with a timeout Python polls before every read and write
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if ctx is not None:
         sock = ctx.wrap_socket(sock, server_hostname="localhost")
