@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CMailTunnelShims
 import CSASL
 
@@ -6,10 +9,17 @@ import CSASL
 /// Why one lock for all calls: the event loops run on several threads, and libsasl2 with its plugins
 /// (sasldb's database handle, auxprop lookups) is only documented thread-safe when the application
 /// installs mutex callbacks; serializing is the simple safe choice, and authentication is rare next to
-/// relaying. The cost: a slow password check (saslauthd) holds the lock for its duration.
+/// relaying.
+///
+/// The password check itself (`sasl_server_start`/`step`, which may wait seconds on saslauthd, PAM or LDAP) is
+/// serialized under `exchangeLock` instead, so that it never holds up the quick calls (`sasl_server_new`,
+/// `sasl_listmech`, `sasl_dispose`) that other connections make meanwhile; libsasl2's own shared state is guarded
+/// by the real mutexes installed with `sasl_set_mutex` before initialization.
 public enum SASLLibrary {
-    /// Process-wide guard; also serializes every call into libsasl2 made by `SASLServer`.
+    /// Process-wide guard for every quick libsasl2 call made by `SASLServer`.
     static let lock = ProcessLock()
+    /// Serializes authentication exchanges (start/step) among themselves.
+    static let exchangeLock = ProcessLock()
 
     /// What `sasl_server_init` was called with. Read and written only under `lock`.
     /// @unchecked Sendable: all access goes through `SASLLibrary.lock`.
@@ -45,6 +55,7 @@ public enum SASLLibrary {
                 })
                 guard callbacks != nil else { throw SASLError(code: SASL_NOMEM, detail: "out of memory") }
             }
+            sasl_set_mutex(mutexAlloc, mutexLock, mutexUnlock, mutexFree)
             let result = sasl_server_init(callbacks, appName)
             guard result == SASL_OK else {
                 throw SASLError(code: result, detail: "sasl_server_init: " + String(cString: sasl_errstring(result, nil, nil)))
@@ -55,4 +66,25 @@ public enum SASLLibrary {
 
     /// Whether `initialize` has succeeded in this process.
     public static var isInitialized: Bool { lock.withLock { state.initialized != nil } }
+}
+
+// libsasl2's default mutexes do nothing; these make its internal locking real.
+private let mutexAlloc: @convention(c) () -> UnsafeMutableRawPointer? = {
+    let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    pthread_mutex_init(mutex, nil)
+    return UnsafeMutableRawPointer(mutex)
+}
+private let mutexLock: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { mutex in
+    guard let mutex else { return SASL_BADPARAM }
+    return pthread_mutex_lock(mutex.assumingMemoryBound(to: pthread_mutex_t.self)) == 0 ? SASL_OK : SASL_FAIL
+}
+private let mutexUnlock: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { mutex in
+    guard let mutex else { return SASL_BADPARAM }
+    return pthread_mutex_unlock(mutex.assumingMemoryBound(to: pthread_mutex_t.self)) == 0 ? SASL_OK : SASL_FAIL
+}
+private let mutexFree: @convention(c) (UnsafeMutableRawPointer?) -> Void = { mutex in
+    guard let mutex else { return }
+    let typed = mutex.assumingMemoryBound(to: pthread_mutex_t.self)
+    pthread_mutex_destroy(typed)
+    typed.deallocate()
 }

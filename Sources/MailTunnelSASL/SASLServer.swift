@@ -9,7 +9,8 @@ import MailTunnelProtocols
 /// `sasl_getprop(SASL_USERNAME)`; `sasl_dispose` in deinit.
 ///
 /// Data in and out is raw bytes: base64 is the gate's job (see `SMTPAuthenticator`).
-/// Not Sendable: a session lives on one event loop. Every libsasl2 call holds `SASLLibrary.lock`.
+/// Not Sendable: one thread at a time uses a session. Quick libsasl2 calls hold `SASLLibrary.lock`, the
+/// exchange (start/step) holds `SASLLibrary.exchangeLock`.
 /// Nothing here logs or stores client responses, so passwords never leave libsasl2.
 public final class SASLServer: SMTPAuthenticator {
     /// What the TLS layer knows about the connection.
@@ -76,12 +77,12 @@ public final class SASLServer: SMTPAuthenticator {
         }
     }
 
-    /// Call with the lock held.
+    /// Call with one of `SASLLibrary`'s locks held (the session is used by one thread at a time).
     private func check(_ result: Int32, _ what: String) throws(SASLError) {
         guard result == SASL_OK else { throw SASLError(code: result, detail: "\(what): \(detail(result))") }
     }
 
-    /// Call with the lock held.
+    /// Call with one of `SASLLibrary`'s locks held (the session is used by one thread at a time).
     private func detail(_ result: Int32) -> String {
         if let text = sasl_errdetail(conn) { return String(cString: text) }
         return String(cString: sasl_errstring(result, nil, nil))
@@ -100,7 +101,7 @@ public final class SASLServer: SMTPAuthenticator {
     }
 
     public func start(mechanism: String, initialResponse: [UInt8]?) -> SMTPAuthStep {
-        SASLLibrary.lock.withLock {
+        SASLLibrary.exchangeLock.withLock {
             var out: UnsafePointer<CChar>? = nil
             var outLength: UInt32 = 0
             let result: Int32
@@ -118,7 +119,7 @@ public final class SASLServer: SMTPAuthenticator {
     }
 
     public func step(response: [UInt8]) -> SMTPAuthStep {
-        SASLLibrary.lock.withLock {
+        SASLLibrary.exchangeLock.withLock {
             var out: UnsafePointer<CChar>? = nil
             var outLength: UInt32 = 0
             let result = Self.withBytes(response) { pointer, count in
@@ -139,7 +140,7 @@ public final class SASLServer: SMTPAuthenticator {
         return String(cString: value.assumingMemoryBound(to: CChar.self))
     }
 
-    /// Call with the lock held.
+    /// Call with one of `SASLLibrary`'s locks held (the session is used by one thread at a time).
     private func outcome(_ result: Int32, _ out: UnsafePointer<CChar>?, _ outLength: UInt32) -> SMTPAuthStep {
         let data: [UInt8] = out.map { pointer in
             Array(UnsafeRawBufferPointer(start: pointer, count: Int(outLength)))

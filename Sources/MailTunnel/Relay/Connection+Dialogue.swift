@@ -8,7 +8,7 @@ extension Connection {
 
     func pumpDialogue() {
         var progress = true
-        while progress && phase == .dialogue {
+        while progress && phase == .dialogue && !awaitingWorker {
             progress = false
             guard flushBackend(), flushClient(), phase == .dialogue else { return }
             if startTLSRequested {
@@ -35,7 +35,9 @@ extension Connection {
             if roomy, canReadClient {
                 switch readClient(into: loop.scratch) {
                 case .bytes(let n):
-                    perform(dialogue?.receiveFromClient(Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))[...]) ?? [])
+                    let bytes = Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))
+                    if dialogueMayBlock { return offloadClientInput(bytes) }
+                    perform(dialogue?.receiveFromClient(bytes[...]) ?? [])
                     progress = true
                 case .eof: return finish("client closed")
                 case .wouldBlock: break

@@ -41,6 +41,8 @@ final class Connection {
     /// The SMTP auth gate runs once per connection, after TLS.
     var gateStarted = false
     var handoverStarted = false
+    /// A worker thread holds the dialogue (a libsasl2 call may block); nothing is read until it returns.
+    var awaitingWorker = false
     /// Watches an SMTP session relayed to a backend that trusts mailtunnel's XCLIENT.
     var smtpGuard: SMTPRelayGuard?
     var authFailures = 0
@@ -204,6 +206,7 @@ final class Connection {
         loop.release(self)
         listener.leave(host: client.host)
         if let machine = dialogue {
+            // (While a worker holds the dialogue, its user and failures are not known here.)
             user = user ?? machine.authenticatedUser
             authFailures += machine.failures
         }
