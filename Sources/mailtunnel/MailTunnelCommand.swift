@@ -21,7 +21,7 @@ struct MailTunnelCommand: ParsableCommand {
         discussion: """
             Examples:
               mailtunnel --accept 993 --connect 143
-              mailtunnel --accept 995 --connect 110 --cert /etc/ssl/mail.pem --key /etc/ssl/mail.key
+              mailtunnel --accept 995 --connect 110 --cert mail.pem --key mail.key
               mailtunnel --accept 587 --connect 25 --starttls yes --auth sasl --xclient yes
               mailtunnel --accept [::]:993 --connect 10.0.0.5:143 --connect 10.0.0.6:143
               mailtunnel --config /etc/mailtunnel/imaps.conf

@@ -7,22 +7,36 @@ public enum OptionDocs {
                mailtunnel --stunnel-config FILE [options]
                mailtunnel --check (--config FILE ... | --stunnel-config FILE | flags)
 
-        Options given as flags override the same key in every listener read from a file.
-        Each flag also works as `--key=value`.
+        Options given as flags override the same key in every listener read
+        from a file. Each flag also works as `--key=value`.
         """
     }
 
+    /// Each option as its flag line and an indented, pre-wrapped description, so no line passes 80 columns and
+    /// `--help` reads the same on any terminal (ArgumentParser would otherwise re-wrap long lines mid-column).
     public static var helpText: String {
         var lines = [usage, "", "options:"]
-        let width = OptionTable.options.map { $0.flag.count + $0.syntax.count + 1 }.max() ?? 0
         for option in OptionTable.options {
-            let head = "\(option.flag) \(option.syntax)"
-            let pad = String(repeating: " ", count: width - head.count + 2)
-            var tail = "\(option.help) (default: \(option.defaultText))"
-            if option.repeatable { tail += " [repeatable]" }
-            lines.append("  \(head)\(pad)\(tail)")
+            lines.append("  \(option.flag) \(option.syntax)")
+            var text = "\(option.help) (default: \(option.defaultText))"
+            if option.repeatable { text += " [repeatable]" }
+            lines += wrap(text, width: 70).map { "      " + $0 }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func wrap(_ text: String, width: Int) -> [String] {
+        var lines: [String] = []
+        var current = ""
+        for word in text.split(separator: " ") {
+            if !current.isEmpty && current.count + 1 + word.count > width {
+                lines.append(current)
+                current = ""
+            }
+            current += current.isEmpty ? String(word) : " " + word
+        }
+        if !current.isEmpty { lines.append(current) }
+        return lines
     }
 
     public static var markdownTable: String {
