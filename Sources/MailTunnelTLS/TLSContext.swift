@@ -20,7 +20,7 @@ public final class TLSContext: @unchecked Sendable {
         do {
             try Self.configureProtocol(ctx, settings)
             try Self.loadIdentity(ctx, settings)
-            try Self.configureClientVerification(ctx, settings)
+            try ClientVerification.configure(ctx, settings)
         } catch {
             SSL_CTX_free(ctx)
             throw error
@@ -80,9 +80,5 @@ public final class TLSContext: @unchecked Sendable {
         guard SSL_CTX_check_private_key(ctx) == 1 else {
             throw TLSError.fromErrorQueue("key \(s.privateKeyFile) does not match cert \(s.certificateChainFile)")
         }
-    }
-
-    private static func configureClientVerification(_ ctx: OpaquePointer, _ s: TLSSettings) throws(TLSError) {
-        try ClientVerification.configure(ctx, s)
     }
 }

@@ -84,8 +84,6 @@ public final class TLSSession {
         return Int(SSL_CIPHER_get_bits(cipher, nil))
     }
 
-    public var resumed: Bool { SSL_session_reused(ssl) == 1 }
-
     /// The verified client certificate, if the client sent one and it verified.
     public var peerIdentity: CertificateIdentity? {
         guard let cert = SSL_get1_peer_certificate(ssl) else { return nil }

@@ -15,7 +15,7 @@ enum TLSSetup {
         return "/var/lib/mailtunnel"
     }
 
-    static func settings(_ config: ListenerConfig, logger: Logger) throws(TLSError) -> TLSSettings {
+    static func settings(_ config: ListenerConfig) throws(TLSError) -> TLSSettings {
         let certificate: String
         let key: String
         if let cert = config.cert {
@@ -37,7 +37,7 @@ enum TLSSetup {
     }
 
     static func makeContext(_ config: ListenerConfig, logger: Logger) throws(TLSError) -> TLSContext {
-        let context = try TLSContext(settings: settings(config, logger: logger))
+        let context = try TLSContext(settings: settings(config))
         let selfSigned = config.cert == nil
         logger.info("\(LogLine.format(selfSigned ? "self-signed certificate" : "certificate", [("listener", config.name), ("path", context.settings.certificateChainFile), ("subject", context.subject), ("fingerprint", context.fingerprint)]))")
         return context

@@ -131,7 +131,7 @@ final class EventLoop: @unchecked Sendable {
             if !deferred.isEmpty {
                 let batch = deferred
                 deferred.removeAll(keepingCapacity: true)
-                for connection in batch { connection.resume() }
+                for connection in batch { connection.advance() } // the relay yielded after its budget
             }
             if now >= nextSweep {
                 nextSweep = now + Self.sweepInterval

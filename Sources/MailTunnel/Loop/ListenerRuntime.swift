@@ -35,8 +35,6 @@ final class ListenerRuntime: Sendable {
 
     func replaceTLS(_ context: TLSContext) { tlsContext.withLock { $0 = context } }
 
-    var activeConnections: Int { admission.withLock { $0.active } }
-
     /// Counts a new client in; returns why it is refused if it is over a limit (it is counted either way,
     /// and `leave` is called for it either way, so the books always balance).
     func enter(host: String) -> String? {

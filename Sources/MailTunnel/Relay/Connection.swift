@@ -132,9 +132,6 @@ final class Connection {
         advance()
     }
 
-    /// Continues deferred work (the relay yields after a budget so one busy client cannot starve the loop).
-    func resume() { advance() }
-
     func advance() {
         switch phase {
         case .proxyHeader: continueProxyHeader()
