@@ -105,6 +105,28 @@ def test_reload_after_dropping_root_keeps_root_only_key(tunnel, echo_port, workd
     assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0
 
 
+def test_reload_after_dropping_root_keeps_the_generated_self_signed_pair(tunnel, echo_port, workdir):
+    """The generated pair lives in a state directory only root may enter (made while still root): after
+    `user = nobody` a SIGHUP reloads with the same certificate instead of trying to generate a new one."""
+    state = workdir / "state"
+    state.mkdir(mode=0o700)
+    port = free_port()
+    conf = workdir / "selfsigned.conf"
+    conf.write_text(f"state-dir = {state}\nuser = nobody\n\n[tls]\naccept = 127.0.0.1:{port}\n"
+                    f"connect = 127.0.0.1:{echo_port}\nprotocol = none\n")
+    mt = tunnel(["--config", conf], port)
+    served = served_fingerprint("127.0.0.1", port)
+    assert served == pem_fingerprint(state / "selfsigned-cert.pem")
+    mark = mt.log_mark()
+    os.kill(mt.pid, signal.SIGHUP)
+    outcome = mt.wait_for_log(r"\breloaded\b|reload failed", since=mark, timeout=15)[0]
+    assert "reloaded" in outcome.raw, outcome.raw
+    assert served_fingerprint("127.0.0.1", port) == served
+    assert sorted(p.name for p in state.iterdir()) == ["selfsigned-cert.pem", "selfsigned-key.pem"]
+    key = (state / "selfsigned-key.pem").stat()
+    assert stat.S_IMODE(key.st_mode) == 0o600 and key.st_uid == 0
+
+
 def test_reload_that_fails_after_binding_a_new_listener_keeps_serving(tunnel, echo_port, workdir):
     """A reload adding two listeners, the second of which cannot bind: the first was already bound and built
     when the reload failed. The daemon must log `reload failed`, keep running and keep serving (the half-built
