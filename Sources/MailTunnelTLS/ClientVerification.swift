@@ -44,12 +44,22 @@ enum ClientVerification {
 }
 
 /// Intermediates without a CRL of their own are accepted (the CRL file covers the CAs the operator has CRLs for);
-/// the leaf must always be covered. Every other verdict is OpenSSL's.
+/// the leaf must always be covered. Every other verdict is OpenSSL's, except that a leaf whose identity fields
+/// (CN, emails) hold control characters or are not valid text is refused here, so the handshake fails with a
+/// bad_certificate alert instead of the name being cut at a NUL further on.
 /// A refused certificate is remembered on its session, because OpenSSL discards it before the caller could ask.
 private let verifyCallback: @convention(c) (Int32, OpaquePointer?) -> Int32 = { preverified, store in
-    guard preverified == 0, let store else { return preverified }
-    let error = X509_STORE_CTX_get_error(store)
+    guard let store else { return preverified }
     let depth = X509_STORE_CTX_get_error_depth(store)
+    var refusal: String?
+    if preverified == 1 {
+        guard depth == 0, let leaf = X509_STORE_CTX_get_current_cert(store) else { return 1 }
+        let problems = X509Inspector.read(leaf).problems
+        guard !problems.isEmpty else { return 1 }
+        X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED)
+        refusal = problems.joined(separator: ", ")
+    }
+    let error = X509_STORE_CTX_get_error(store)
     if error == X509_V_ERR_UNABLE_TO_GET_CRL && depth > 0 {
         X509_STORE_CTX_set_error(store, X509_V_OK)
         return 1
@@ -57,7 +67,7 @@ private let verifyCallback: @convention(c) (Int32, OpaquePointer?) -> Int32 = { 
     if let raw = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()),
        let owner = SSL_get_ex_data(OpaquePointer(raw), 0) {
         let session = Unmanaged<TLSSession>.fromOpaque(owner).takeUnretainedValue()
-        let reason = X509_verify_cert_error_string(Int(error)).map { String(cString: $0) } ?? "error \(error)"
+        let reason = refusal ?? X509_verify_cert_error_string(Int(error)).map { String(cString: $0) } ?? "error \(error)"
         var subject = "-", serial = "-"
         if let cert = X509_STORE_CTX_get_current_cert(store) {
             subject = X509Inspector.subjectLine(cert)

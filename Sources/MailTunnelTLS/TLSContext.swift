@@ -71,14 +71,61 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     private static func loadIdentity(_ ctx: OpaquePointer, _ s: TLSSettings) throws(TLSError) {
-        guard SSL_CTX_use_certificate_chain_file(ctx, s.certificateChainFile) == 1 else {
-            throw TLSError.fromErrorQueue("cert \(s.certificateChainFile)")
-        }
-        guard SSL_CTX_use_PrivateKey_file(ctx, s.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw TLSError.fromErrorQueue("key \(s.privateKeyFile)")
+        if let chain = s.certificateChainPEM, let key = s.privateKeyPEM {
+            try loadChain(ctx, pem: chain, path: s.certificateChainFile)
+            try loadKey(ctx, pem: key, path: s.privateKeyFile)
+        } else {
+            guard SSL_CTX_use_certificate_chain_file(ctx, s.certificateChainFile) == 1 else {
+                throw TLSError.fromErrorQueue("cert \(s.certificateChainFile)")
+            }
+            guard SSL_CTX_use_PrivateKey_file(ctx, s.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
+                throw TLSError.fromErrorQueue("key \(s.privateKeyFile)")
+            }
         }
         guard SSL_CTX_check_private_key(ctx) == 1 else {
             throw TLSError.fromErrorQueue("key \(s.privateKeyFile) does not match cert \(s.certificateChainFile)")
         }
+    }
+
+    /// What SSL_CTX_use_certificate_chain_file does, from bytes: the first certificate is the leaf, the rest
+    /// its chain (other PEM blocks, such as a key in the same file, are skipped).
+    private static func loadChain(_ ctx: OpaquePointer, pem: [UInt8], path: String) throws(TLSError) {
+        guard let bio = memoryBIO(pem) else { throw TLSError.fromErrorQueue("cert \(path)") }
+        defer { BIO_free(bio) }
+        guard let leaf = PEM_read_bio_X509_AUX(bio, nil, nil, nil) else { throw TLSError.fromErrorQueue("cert \(path)") }
+        defer { X509_free(leaf) }
+        guard SSL_CTX_use_certificate(ctx, leaf) == 1 else { throw TLSError.fromErrorQueue("cert \(path)") }
+        while let extra = PEM_read_bio_X509(bio, nil, nil, nil) {
+            // On success the context owns the certificate.
+            guard mt_SSL_CTX_add_extra_chain_cert(ctx, extra) == 1 else {
+                X509_free(extra)
+                throw TLSError.fromErrorQueue("cert \(path) chain")
+            }
+        }
+        // The loop ends on "no start line" at the end of the data; anything else is a broken certificate.
+        let last = ERR_peek_last_error()
+        guard ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE else {
+            throw TLSError.fromErrorQueue("cert \(path) chain")
+        }
+        ERR_clear_error()
+    }
+
+    private static func loadKey(_ ctx: OpaquePointer, pem: [UInt8], path: String) throws(TLSError) {
+        guard let bio = memoryBIO(pem) else { throw TLSError.fromErrorQueue("key \(path)") }
+        defer { BIO_free(bio) }
+        guard let key = PEM_read_bio_PrivateKey(bio, nil, nil, nil) else { throw TLSError.fromErrorQueue("key \(path)") }
+        defer { EVP_PKEY_free(key) }
+        guard SSL_CTX_use_PrivateKey(ctx, key) == 1 else { throw TLSError.fromErrorQueue("key \(path)") }
+    }
+
+    /// A BIO holding its own copy of the bytes.
+    private static func memoryBIO(_ bytes: [UInt8]) -> OpaquePointer? {
+        guard let bio = BIO_new(BIO_s_mem()) else { return nil }
+        let written = bytes.withUnsafeBytes { BIO_write(bio, $0.baseAddress, Int32($0.count)) }
+        guard written == Int32(bytes.count) else {
+            BIO_free(bio)
+            return nil
+        }
+        return bio
     }
 }

@@ -89,7 +89,9 @@ public final class TLSSession {
         guard let cert = SSL_get1_peer_certificate(ssl) else { return nil }
         defer { X509_free(cert) }
         guard SSL_get_verify_result(ssl) == X509_V_OK else { return nil }
-        return X509Inspector.identity(cert)
+        // The verify callback refused such certificates already; a name that is unsafe is never an identity.
+        let (identity, problems) = X509Inspector.read(cert)
+        return problems.isEmpty ? identity : nil
     }
 
     private func classify(_ rc: Int32, _ operation: String) -> TLSIO {

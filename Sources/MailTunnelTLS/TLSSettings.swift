@@ -1,9 +1,12 @@
-/// What a listener's TLS context is built from. Paths are read when the context is built (start and reload).
+/// What a listener's TLS context is built from. Paths are read when the context is built (start and reload),
+/// unless the caller already read them: then the PEM bytes are used and the paths only name them.
 public struct TLSSettings: Sendable, Equatable {
     public enum ClientCertificatePolicy: String, Sendable { case none, optional, require }
 
     public var certificateChainFile: String
     public var privateKeyFile: String
+    public var certificateChainPEM: [UInt8]?
+    public var privateKeyPEM: [UInt8]?
     /// 0x0303 for TLS 1.2, 0x0304 for TLS 1.3.
     public var minimumVersion: Int32
     public var ciphers: String

@@ -1,44 +1,49 @@
 import COpenSSL
 import CMailTunnelShims
 
-/// The parts of a certificate an operator sees in logs and policies rely on.
-public struct CertificateIdentity: Sendable, Equatable {
-    public var subject: String
-    public var commonName: String?
-    public var emails: [String]
-    public var dnsNames: [String]
-    public var serial: String
-    public var fingerprint: String
-
-    /// What `allow-subject` matches and what becomes the login: the CN, else the first email.
-    public var loginName: String? { commonName ?? emails.first }
-}
-
+/// Reads a certificate's names from their ASN.1 lengths (never as C strings, which would stop at a NUL).
 enum X509Inspector {
-    static func identity(_ cert: OpaquePointer) -> CertificateIdentity {
+    /// The certificate's identity, and what makes any of its identity fields (every CN, every email) unusable.
+    static func read(_ cert: OpaquePointer) -> (identity: CertificateIdentity, problems: [String]) {
+        var problems: [String] = []
+        func text(_ bytes: [UInt8]?, _ field: String) -> String? {
+            guard let bytes, let text = IdentityText.decode(bytes) else {
+                problems.append("\(field) holds a control character or is not valid text")
+                return nil
+            }
+            return text
+        }
         var emails: [String] = []
         var dns: [String] = []
         if let raw = X509_get_ext_d2i(cert, NID_subject_alt_name, nil, nil) {
             let names = OpaquePointer(raw)
             for index in 0..<mt_sk_GENERAL_NAME_num(names) {
                 guard let name = mt_sk_GENERAL_NAME_value(names, index), let ia5 = mt_GENERAL_NAME_ia5(name) else { continue }
-                let text = asn1String(ia5)
                 switch mt_GENERAL_NAME_type(name) {
-                case GEN_EMAIL: emails.append(text)
-                case GEN_DNS: dns.append(text)
+                case GEN_EMAIL:
+                    // IA5String: ASCII only.
+                    let bytes = asn1Bytes(ia5)
+                    if let email = text(bytes.allSatisfy { $0 < 0x80 } ? bytes : nil, "email SAN") { emails.append(email) }
+                case GEN_DNS:
+                    dns.append(String(decoding: asn1Bytes(ia5), as: UTF8.self))
                 default: break
                 }
             }
             mt_GENERAL_NAMES_free(names)
         }
+        var commonNames: [String] = []
         if let subjectName = X509_get_subject_name(cert) {
+            commonNames = entries(subjectName, nid: NID_commonName).compactMap { text($0, "CN") }
             // The legacy emailAddress attribute in the subject DN counts as an email too.
-            emails.append(contentsOf: entries(subjectName, nid: NID_pkcs9_emailAddress).filter { !emails.contains($0) })
+            for email in entries(subjectName, nid: NID_pkcs9_emailAddress).compactMap({ text($0, "emailAddress") })
+            where !emails.contains(email) {
+                emails.append(email)
+            }
         }
-        let cn = X509_get_subject_name(cert).flatMap { entries($0, nid: NID_commonName).first }
-        return CertificateIdentity(
-            subject: subjectLine(cert), commonName: cn, emails: emails, dnsNames: dns,
+        let identity = CertificateIdentity(
+            subject: subjectLine(cert), commonName: commonNames.last, emails: emails, dnsNames: dns,
             serial: serialHex(cert), fingerprint: sha256Fingerprint(cert))
+        return (identity, problems)
     }
 
     static func sha256Fingerprint(_ cert: OpaquePointer) -> String {
@@ -64,27 +69,33 @@ enum X509Inspector {
         return String(cString: hex)
     }
 
-    private static func entries(_ name: OpaquePointer, nid: Int32) -> [String] {
-        var result: [String] = []
+    /// Each entry's value as UTF-8 bytes (converted from its ASN.1 string type); nil where it cannot be.
+    private static func entries(_ name: OpaquePointer, nid: Int32) -> [[UInt8]?] {
+        var result: [[UInt8]?] = []
         var last: Int32 = -1
         while true {
             last = X509_NAME_get_index_by_NID(name, nid, last)
             if last < 0 { break }
-            guard let entry = X509_NAME_get_entry(name, last), let data = X509_NAME_ENTRY_get_data(entry) else { continue }
+            guard let entry = X509_NAME_get_entry(name, last), let data = X509_NAME_ENTRY_get_data(entry) else {
+                result.append(nil)
+                continue
+            }
             var utf8: UnsafeMutablePointer<UInt8>?
             let length = ASN1_STRING_to_UTF8(&utf8, data)
             if length >= 0, let utf8 {
-                result.append(String(decoding: UnsafeBufferPointer(start: utf8, count: Int(length)), as: UTF8.self))
+                result.append(Array(UnsafeBufferPointer(start: utf8, count: Int(length))))
                 CRYPTO_free(utf8, #file, #line)
+            } else {
+                result.append(nil)
             }
         }
         return result
     }
 
-    private static func asn1String(_ string: UnsafePointer<ASN1_STRING>) -> String {
+    private static func asn1Bytes(_ string: UnsafePointer<ASN1_STRING>) -> [UInt8] {
         let length = Int(ASN1_STRING_length(string))
-        guard length > 0, let data = ASN1_STRING_get0_data(string) else { return "" }
-        return String(decoding: UnsafeBufferPointer(start: data, count: length), as: UTF8.self)
+        guard length > 0, let data = ASN1_STRING_get0_data(string) else { return [] }
+        return Array(UnsafeBufferPointer(start: data, count: length))
     }
 
     static func bioString(_ bio: OpaquePointer) -> String {

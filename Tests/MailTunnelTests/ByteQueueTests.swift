@@ -50,19 +50,3 @@ import Testing
         #expect(queue.bytes.startIndex == 0)
     }
 }
-
-@Suite struct LogLineTests {
-    @Test func quotesValuesWithSpaces() {
-        let line = LogLine.format("connection ended", [("client", "127.0.0.1:5"), ("reason", "client closed"), ("empty", "")])
-        #expect(line == #"connection ended client=127.0.0.1:5 reason="client closed" empty="""#)
-    }
-
-    @Test func escapesQuotesAndNewlines() {
-        #expect(LogLine.quote("a \"b\"\nc") == #""a \"b\" c""#)
-    }
-
-    @Test func formatsDurations() {
-        #expect(formatSeconds(0.0123) == "0.012s")
-        #expect(formatSeconds(61.5) == "61.500s")
-    }
-}

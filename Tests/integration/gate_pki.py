@@ -1,7 +1,9 @@
 """A small test CA made with the openssl CLI, for the certificate gate: a CA and client certificates it signs
-(and one signed by a CA nobody trusts)."""
+(and one signed by a CA nobody trusts). `issue_names` signs certificates the openssl CLI cannot make (several
+CNs, names holding NUL or CR LF) with Python's `cryptography`."""
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,3 +46,33 @@ class TestCA:
         _openssl("x509", "-req", "-in", str(csr), "-CA", str(self.cert), "-CAkey", str(self.key),
                  "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext), cwd=self.root)
         return Identity(cert, key)
+
+    def issue_names(self, name: str, common_names: list[str], emails: list[str] = ()) -> Identity:
+        """A clientAuth certificate whose subject holds `common_names` in this order (the last is the most
+        specific) and whose rfc822Name SANs are `emails`; any byte may be in a name."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        ca_key = serialization.load_pem_private_key(self.key.read_bytes(), password=None)
+        ca_cert = x509.load_pem_x509_certificate(self.cert.read_bytes())
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mailtunnel tests")]
+                            + [x509.NameAttribute(NameOID.COMMON_NAME, cn) for cn in common_names])
+        now = dt.datetime.now(dt.timezone.utc)
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=10)).not_valid_after(now + dt.timedelta(days=2))
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+        if emails:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.RFC822Name(e) for e in emails]), critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        cert_path, key_path = self.root / f"{name}.pem", self.root / f"{name}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        key_path.chmod(0o600)
+        return Identity(cert_path, key_path)

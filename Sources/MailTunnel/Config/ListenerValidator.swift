@@ -52,7 +52,11 @@ enum ListenerValidator {
 
         for (key, path) in [("cert", config.cert), ("key", config.key), ("ca-file", config.caFile), ("crl-file", config.crlFile)] {
             guard let path, built.locations[key] != nil else { continue }
-            if let problem = unreadableFile(path) { fail(key, problem) }
+            // A reload after a privilege drop may no longer read a root-only cert or key: the copy kept from the
+            // start is used then (KeyFiles), so only a file never read before must be readable now.
+            if let problem = unreadableFile(path), !(["cert", "key"].contains(key) && KeyFiles.shared.hasCopy(path)) {
+                fail(key, problem)
+            }
         }
         for (key, path) in [("ca-path", config.caPath), ("sasl-config-dir", config.saslConfigDir)] {
             guard let path else { continue }

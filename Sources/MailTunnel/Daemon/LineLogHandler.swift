@@ -21,7 +21,8 @@ public struct LineLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = Self.timestamp() + " " + event.level.rawValue + " " + event.message.description
+        // The message is escaped too: a message not built by LogLine.format must not split the line either.
+        var line = Self.timestamp() + " " + event.level.rawValue + " " + LogLine.escapeControls(event.message.description)
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         for key in merged.keys.sorted() {
             line += " \(key)=\(LogLine.quote("\(merged[key]!)"))"

@@ -59,7 +59,7 @@ public struct SyslogLogHandler: LogHandler {
         case .error: priority = LOG_ERR
         case .critical: priority = LOG_CRIT
         }
-        event.message.description.withCString { text in
+        LogLine.escapeControls(event.message.description).withCString { text in
             withVaList([text]) { vsyslog(priority, "%s", $0) }
         }
     }

@@ -35,14 +35,30 @@ enum Privileges {
     }
 }
 
-/// The pid file an init script or monitor reads; written after binding, removed on exit.
+/// The pid file an init script or monitor reads; written after binding (still as root), removed on exit.
+/// Its directory may be writable by others (e.g. the service user), so the path is not trusted: a symbolic
+/// link there is never followed, and anything but a regular file of ours with one link is left alone and
+/// the start refused, rather than overwritten.
 enum PidFile {
     static func write(_ path: String) throws(NetError) {
-        let text = "\(getpid())\n"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .errno("pid-file \(path)") }
+        // O_NONBLOCK: a FIFO planted at the path must not hang the start.
+        let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            if errno == ELOOP { throw NetError(operation: "pid-file \(path)", message: "is a symbolic link; refusing to follow it") }
+            throw .errno("pid-file \(path)")
+        }
         defer { close(fd) }
-        _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .errno("pid-file \(path)") }
+        guard info.st_mode & S_IFMT == S_IFREG, info.st_nlink == 1, info.st_uid == geteuid() else {
+            throw NetError(operation: "pid-file \(path)",
+                           message: "is not a regular file of uid \(geteuid()) with a single link; refusing to overwrite it")
+        }
+        let text = Array("\(getpid())\n".utf8)
+        guard ftruncate(fd, 0) == 0, fchmod(fd, 0o644) == 0,
+              text.withUnsafeBytes({ Glibc.write(fd, $0.baseAddress, $0.count) }) == text.count else {
+            throw .errno("pid-file \(path)")
+        }
     }
 
     static func remove(_ path: String) {

@@ -37,7 +37,19 @@ enum TLSSetup {
     }
 
     static func makeContext(_ config: ListenerConfig, logger: Logger) throws(TLSError) -> TLSContext {
-        let context = try TLSContext(settings: settings(config))
+        var settings = try settings(config)
+        // Operators' certificate paths may be symbolic links (e.g. certbot's live/); the generated ones may not.
+        let follow = config.cert != nil
+        let chain = try KeyFiles.shared.read(settings.certificateChainFile, followSymlinks: follow)
+        let key = try KeyFiles.shared.read(settings.privateKeyFile, followSymlinks: follow)
+        settings.certificateChainPEM = chain.bytes
+        settings.privateKeyPEM = key.bytes
+        var reported: Set<String> = []
+        for (path, contents) in [(settings.certificateChainFile, chain), (settings.privateKeyFile, key)] {
+            guard let why = contents.keptCopyBecause, reported.insert(path).inserted else { continue }
+            logger.warning("\(LogLine.format("cannot re-read a file after dropping privileges; using the copy read at start", [("listener", config.name), ("path", path), ("error", why)]))")
+        }
+        let context = try TLSContext(settings: settings)
         let selfSigned = config.cert == nil
         logger.info("\(LogLine.format(selfSigned ? "self-signed certificate" : "certificate", [("listener", config.name), ("path", context.settings.certificateChainFile), ("subject", context.subject), ("fingerprint", context.fingerprint)]))")
         return context

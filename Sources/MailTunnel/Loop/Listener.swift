@@ -18,6 +18,7 @@ final class Listener: @unchecked Sendable {
     private let queue: DispatchQueue
     /// Per socket: accept is failing for lack of descriptors (one log line per episode, not per retry).
     private var starved: [Bool]
+    private var started = false
 
     init(runtime: ListenerRuntime, sockets: [Int32], loops: [EventLoop], queue: DispatchQueue) {
         self.runtime = runtime
@@ -48,7 +49,19 @@ final class Listener: @unchecked Sendable {
         return sockets
     }
 
+    /// A listener built but never started (a later step of the start or of a reload failed) must still give
+    /// its sources back the way Dispatch requires, cancelled and activated: releasing an inactive source kills
+    /// the process. Its sockets are closed by whoever bound them.
+    deinit {
+        guard !started else { return }
+        for source in sources {
+            source.cancel()
+            source.resume()
+        }
+    }
+
     func start() {
+        started = true
         for (index, source) in sources.enumerated() {
             source.setEventHandler { [self] in acceptPending(index) }
             source.resume()

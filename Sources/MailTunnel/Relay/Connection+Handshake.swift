@@ -45,12 +45,14 @@ extension Connection {
     }
 
     /// `allow-subject`: a verified certificate whose CN or email is not listed is refused after the handshake,
-    /// with the protocol's own error, so the client sees why.
+    /// with the protocol's own error, so the client sees why. The listed name it was admitted under becomes its
+    /// `loginName`, the identity every later step uses.
     private func subjectDenial() -> String? {
         let allowed = config.allowSubject
         guard !allowed.isEmpty else { return nil }
-        guard let peer else { return "client certificate required" }
-        let names = [peer.commonName].compactMap { $0 } + peer.emails
-        return names.contains(where: allowed.contains) ? nil : "certificate subject not allowed: \(peer.subject)"
+        guard var identity = peer else { return "client certificate required" }
+        guard identity.admit(allowed) else { return "certificate subject not allowed: \(identity.subject)" }
+        peer = identity
+        return nil
     }
 }

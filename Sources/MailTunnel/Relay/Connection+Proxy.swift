@@ -55,7 +55,7 @@ extension Connection {
             var flags: ProxySSLInfo.ClientFlags = [.ssl]
             if peer != nil { flags.insert(.certificateOnConnection) }
             ssl = ProxySSLInfo(client: flags, verify: tls.verifyFailure == nil && peer != nil ? 0 : 1,
-                               version: tlsVersion, commonName: peer?.commonName, cipher: tlsCipher)
+                               version: tlsVersion, commonName: peer?.loginName, cipher: tlsCipher)
         }
         let destination = originDestination ?? Self.endpoint(Sockets.localAddress(clientFD))
         guard let source = clientEndpoint, let destination else { return ProxyProtocol.encode(.local, version: version) }

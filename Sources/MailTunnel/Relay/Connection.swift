@@ -227,7 +227,8 @@ final class Connection {
         let duration = loop.now - startedAt
         var fields: [(String, String)] = [
             ("listener", config.name), ("client", origin?.description ?? client.description), ("tls", tlsVersion), ("cipher", tlsCipher),
-            ("peer", peer?.subject ?? "-"), ("serial", peer?.serial ?? "-"), ("user", user ?? "-"),
+            ("peer", peer?.subject ?? "-"), ("serial", peer?.serial ?? "-"), ("identity", peer?.loginName ?? "-"),
+            ("user", user ?? "-"),
             ("backend", backendAddress?.description ?? "-"), ("in", String(bytesIn)), ("out", String(bytesOut)),
             ("duration", formatSeconds(duration)), ("reason", reason),
         ]
