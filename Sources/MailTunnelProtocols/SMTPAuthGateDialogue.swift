@@ -34,6 +34,7 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     private let certificateIdentity: String?
     private let sendXCLIENT: Bool
     private let failureLimit: Int
+    private let attemptPolicy: (any AuthAttemptPolicy)?
 
     private enum Exchange { case sasl, external }
     /// What ends the hand-over to the backend.
@@ -67,16 +68,20 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     ///   - certificateIdentity: the verified client-certificate identity, if any.
     ///   - xclient: send XCLIENT to the backend after authentication.
     ///   - failureLimit: failed AUTH attempts before the connection is closed.
+    ///   - attemptPolicy: the limit across connections (per client address), asked before every step that
+    ///     may check a credential.
     ///   - backendGreeted: the backend's greeting already reached the client (STARTTLS listeners, where the
     ///     gate starts after the upgrade and the client's next command is its new EHLO).
     public init(mode: Mode, authenticator: (any SMTPAuthenticator)?, client: SocketEndpoint?,
-                certificateIdentity: String?, xclient: Bool, failureLimit: Int = 3, backendGreeted: Bool = false) {
+                certificateIdentity: String?, xclient: Bool, failureLimit: Int = 3, backendGreeted: Bool = false,
+                attemptPolicy: (any AuthAttemptPolicy)? = nil) {
         self.mode = mode
         self.authenticator = authenticator
         self.client = client
         self.certificateIdentity = certificateIdentity
         self.sendXCLIENT = xclient
         self.failureLimit = max(1, failureLimit)
+        self.attemptPolicy = attemptPolicy
         if mode == .certificate, let certificateIdentity { authenticatedUser = certificateIdentity }
         if backendGreeted { state = .ready }
     }
@@ -236,11 +241,15 @@ public struct SMTPAuthGateDialogue: MailDialogue {
         guard arguments.count == 1 || arguments.count == 2 else { return reply("501 5.5.4 Syntax: AUTH mechanism [initial-response]") }
         let mechanism = String(decoding: arguments[0], as: UTF8.self).uppercased()
         guard mechanisms.contains(mechanism) else { return reply("504 5.5.4 Unrecognized authentication type") }
+        return attempt { $0.beginExchange(mechanism, initialArgument: arguments.count == 2 ? arguments[1] : nil) }
+    }
+
+    private mutating func beginExchange(_ mechanism: String, initialArgument: [UInt8]?) -> [DialogueAction] {
         var initial: [UInt8]? = nil
-        if arguments.count == 2 {
-            if arguments[1] == [UInt8(ascii: "=")] {
+        if let initialArgument {
+            if initialArgument == [UInt8(ascii: "=")] {
                 initial = []  // RFC 4954: "=" is an empty initial response
-            } else if let decoded = Base64.decode(arguments[1]) {
+            } else if let decoded = Base64.decode(initialArgument) {
                 initial = decoded
             } else {
                 return failed(reply: "501 5.5.2 Cannot decode response\r\n", counts: true)
@@ -263,6 +272,10 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     private mutating func handleResponse(_ line: [UInt8], _ exchange: Exchange) -> [DialogueAction] {
         state = .ready
         if line == [UInt8(ascii: "*")] { return reply("501 5.7.0 Authentication aborted") }
+        return attempt { $0.continueExchange(line, exchange) }
+    }
+
+    private mutating func continueExchange(_ line: [UInt8], _ exchange: Exchange) -> [DialogueAction] {
         guard let decoded = Base64.decode(line) else {
             return failed(reply: "501 5.5.2 Cannot decode response\r\n", counts: true)
         }
@@ -299,6 +312,20 @@ public struct SMTPAuthGateDialogue: MailDialogue {
             state = .ready
             return failed(reply: failure.reply, counts: failure == .invalidCredentials)
         }
+    }
+
+    /// Runs one step that may check a credential under the cross-connection policy: an address over its limit
+    /// gets 454 and no check at all; a failure is reported the moment it happens, not when the connection ends.
+    private mutating func attempt(_ step: (inout SMTPAuthGateDialogue) -> [DialogueAction]) -> [DialogueAction] {
+        guard let policy = attemptPolicy else { return step(&self) }
+        guard policy.mayAttempt() else {
+            state = .ready
+            return reply("454 4.7.0 Too many failed authentication attempts from your address, try again later")
+        }
+        let before = failures
+        let actions = step(&self)
+        policy.attemptEnded(failed: failures > before)
+        return actions
     }
 
     private mutating func failed(reply text: String, counts: Bool) -> [DialogueAction] {

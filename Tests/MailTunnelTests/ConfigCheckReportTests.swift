@@ -39,6 +39,7 @@ import MailTunnelProtocols
             xclient = no
             proxy-protocol = none
             accept-proxy-protocol = no
+            accept-proxy-from = 127.0.0.0/8, ::1
             handshake-timeout = 30s
             connect-timeout = 10s
             idle-timeout = 30m

@@ -6,7 +6,7 @@ import MailTunnelProtocols
     static let specKeys = [
         "accept", "connect", "protocol", "starttls", "cert", "key", "tls-min", "ciphers", "ciphersuites", "verify",
         "ca-file", "ca-path", "crl-file", "verify-depth", "allow-subject", "auth", "sasl-service", "sasl-config-dir",
-        "xclient", "proxy-protocol", "accept-proxy-protocol", "handshake-timeout", "connect-timeout", "idle-timeout",
+        "xclient", "proxy-protocol", "accept-proxy-protocol", "accept-proxy-from", "handshake-timeout", "connect-timeout", "idle-timeout",
         "max-connections", "max-connections-per-ip", "shutdown-grace", "metrics", "user", "group", "pid-file",
         "log-level", "state-dir",
     ]
@@ -14,7 +14,7 @@ import MailTunnelProtocols
     @Test func everySpecKeyDeclaredExactlyOnce() {
         #expect(OptionTable.options.map(\.name) == Self.specKeys)
         #expect(Set(OptionTable.options.map(\.name)).count == OptionTable.options.count)
-        #expect(OptionTable.options.filter(\.repeatable).map(\.name) == ["connect", "allow-subject"])
+        #expect(OptionTable.options.filter(\.repeatable).map(\.name) == ["connect", "allow-subject", "accept-proxy-from"])
         #expect(OptionTable.options.filter { $0.scope == .daemon }.map(\.name)
                 == ["metrics", "user", "group", "pid-file", "log-level", "state-dir"])
     }
@@ -42,6 +42,7 @@ import MailTunnelProtocols
         ("xclient", "on", "yes", "2"),
         ("proxy-protocol", "v2", "v2", "v3"),
         ("accept-proxy-protocol", "true", "yes", "yess"),
+        ("accept-proxy-from", "10.0.0.0/8,::1", "10.0.0.0/8, ::1", "10.0.0.1/8"),
         ("handshake-timeout", "15s", "15s", "0"),
         ("connect-timeout", "2500ms", "2500ms", "soon"),
         ("idle-timeout", "1h", "1h", "-1m"),

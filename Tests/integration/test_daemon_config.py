@@ -16,7 +16,7 @@ SHIPPED = sorted((REPO / "Config").glob("*.conf"))
 LISTENER_KEYS = ["accept", "connect", "protocol", "starttls", "cert", "key", "tls-min", "ciphers", "ciphersuites",
                  "verify", "ca-file", "ca-path", "crl-file", "verify-depth", "allow-subject", "auth",
                  "sasl-service", "sasl-config-dir", "xclient", "proxy-protocol", "accept-proxy-protocol",
-                 "handshake-timeout", "connect-timeout", "idle-timeout", "max-connections",
+                 "accept-proxy-from", "handshake-timeout", "connect-timeout", "idle-timeout", "max-connections",
                  "max-connections-per-ip", "shutdown-grace"]
 DAEMON_KEYS = ["metrics", "user", "group", "pid-file", "log-level", "state-dir"]
 
@@ -81,7 +81,8 @@ def test_check_prints_effective_defaults(mailtunnel_bin, workdir):
     block = section(r.stdout, "minimal")
     expected = {"idle-timeout": "30m", "shutdown-grace": "30s", "max-connections": "10000", "verify-depth": "9",
                 "verify": "none", "starttls": "no", "tls-min": "1.2", "auth": "none", "xclient": "no",
-                "proxy-protocol": "none", "accept-proxy-protocol": "no", "sasl-service": "smtp",
+                "proxy-protocol": "none", "accept-proxy-protocol": "no", "accept-proxy-from": "127.0.0.0/8, ::1",
+                "sasl-service": "smtp",
                 "protocol": "none"}
     for key, value in expected.items():
         assert value_of(block, key) == [value], f"{key}: expected {value!r}\n{block}"

@@ -32,6 +32,8 @@ enum ListenerBuilder {
         if locations["protocol"] == nil { config.protocol = MailProtocol.inferred(fromPort: config.accept.port) }
         // SPEC: key defaults to cert. Filled in so --check shows it and the engine needs no fallback.
         if config.key == nil, locations["key"] == nil, let cert = config.cert { config.key = cert }
+        // Filled in so a config and its --check text (which prints the list) compare equal.
+        if config.acceptProxyFrom == nil { config.acceptProxyFrom = ListenerConfig.defaultAcceptProxyFrom }
 
         return (Built(config: config, locations: locations, givenKeys: Set(raw.assignments.map(\.key))), errors)
     }

@@ -52,6 +52,8 @@ public struct ListenerConfig: Sendable, Equatable {
     public var xclient: Bool = false
     public var proxyProtocol: ProxyProtocolVersion = .none
     public var acceptProxyProtocol: Bool = false
+    /// `accept-proxy-from` as given; nil means the default, which the first given value replaces.
+    public var acceptProxyFrom: [IPNetwork]?
     public var handshakeTimeout: Double = 30
     public var connectTimeout: Double = 10
     public var idleTimeout: Double = 30 * 60
@@ -68,6 +70,12 @@ public struct ListenerConfig: Sendable, Equatable {
     public static let defaultCiphers =
         "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
         + "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+    /// Loopback only: a balancer on the same host. Anyone who may send a PROXY header chooses the client address.
+    public static let defaultAcceptProxyFrom = [IPNetwork("127.0.0.0/8")!, IPNetwork("::1")!]
+
+    /// The peers whose PROXY header is honoured.
+    public var trustedProxies: [IPNetwork] { acceptProxyFrom ?? Self.defaultAcceptProxyFrom }
 
     public init(name: String, accept: HostPort, connect: [HostPort], protocol: MailProtocol? = nil) {
         self.name = name

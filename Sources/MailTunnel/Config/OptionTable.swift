@@ -1,3 +1,5 @@
+import MailTunnelProtocols
+
 /// Every SPEC option, declared exactly once, in the order `--check` and the help print them.
 /// Command-line flags, config-file keys, `--check` output, help text and the README table are all derived from it.
 public enum OptionTable {
@@ -42,6 +44,16 @@ public enum OptionTable {
         .choice("proxy-protocol", \.proxyProtocol, default: "none", "send a PROXY header to the backend",
                 stunnel: .converted("protocol = proxy")),
         .boolean("accept-proxy-protocol", \.acceptProxyProtocol, "expect a PROXY v1/v2 header from a load balancer"),
+        OptionSpec("accept-proxy-from", "CIDR[,CIDR...]", default: "127.0.0.0/8, ::1",
+                   "the only peers whose PROXY header is honoured; others are closed; repeatable", repeatable: true,
+                   apply: { value, config throws(OptionValueError) in
+                       guard let networks = IPNetwork.list(value) else {
+                           throw OptionValueError("expected addresses or networks such as 10.0.0.0/8 or 2001:db8::/32 "
+                                                  + "(no host bits past the prefix), got '\(value)'")
+                       }
+                       config.acceptProxyFrom = (config.acceptProxyFrom ?? []) + networks
+                   },
+                   render: { [$0.trustedProxies.map(\.description).joined(separator: ", ")] }),
         .duration("handshake-timeout", \.handshakeTimeout, default: "30s", allowZero: false,
                   "time allowed for the TLS handshake and STARTTLS dialogue", stunnel: .direct("TIMEOUTbusy")),
         .duration("connect-timeout", \.connectTimeout, default: "10s", allowZero: false,

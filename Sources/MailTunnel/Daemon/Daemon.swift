@@ -21,6 +21,8 @@ public final class Daemon: @unchecked Sendable {
     private var stopping = false
     /// Per-listener counters by name, surviving reloads.
     private var stats: [String: ListenerStats] = [:]
+    /// Per-listener admission state (connection counts, auth-failure bans) by name, surviving reloads.
+    private var admissions: [String: Admission] = [:]
     private var metricsServer: MetricsServer?
 
     public init(logger: Logger) {
@@ -31,7 +33,8 @@ public final class Daemon: @unchecked Sendable {
     public func run(_ config: RunConfig, reloadArguments: [String]) throws -> Never {
         signal(SIGPIPE, SIG_IGN)
         let descriptors = FileLimit.raiseToHardLimit()
-        let needed = config.listeners.reduce(0) { $0 + 2 * $1.maxConnections }
+        // Two per admitted client, the polite refusals in flight, and room for listeners, loops and logs.
+        let needed = config.listeners.reduce(64) { $0 + 2 * $1.maxConnections + Admission.refusalsInFlight }
         if rlim_t(needed) > descriptors {
             logger.warning("\(LogLine.format("open-file limit is below what max-connections needs", [("limit", String(descriptors)), ("needed", String(needed))]))")
         }
@@ -95,7 +98,10 @@ public final class Daemon: @unchecked Sendable {
         let context = try TLSSetup.makeContext(config, logger: logger)
         let counters = stats[config.name] ?? ListenerStats(name: config.name)
         stats[config.name] = counters
-        return ListenerRuntime(config: config, backends: backends, tls: context, logger: logger, stats: counters)
+        let admission = admissions[config.name] ?? Admission()
+        admissions[config.name] = admission
+        return ListenerRuntime(config: config, backends: backends, tls: context, logger: logger, stats: counters,
+                               admission: admission)
     }
 
     private func installSignals() {

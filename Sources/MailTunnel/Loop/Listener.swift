@@ -19,6 +19,9 @@ final class Listener: @unchecked Sendable {
     /// Per socket: accept is failing for lack of descriptors (one log line per episode, not per retry).
     private var starved: [Bool]
     private var started = false
+    /// Sockets closed over a limit are logged at most once a second; the rest are counted into the next line.
+    private var lastDropLog = -Double.infinity
+    private var unloggedDrops = 0
 
     init(runtime: ListenerRuntime, sockets: [Int32], loops: [EventLoop], queue: DispatchQueue) {
         self.runtime = runtime
@@ -105,11 +108,28 @@ final class Listener: @unchecked Sendable {
                 runtime.logger.warning("\(LogLine.format("accept resumed", [("listener", runtime.config.name)]))")
             }
             let runtime = self.runtime
-            let refusal = runtime.enter(host: address.host)
+            let refusal: String?
+            switch runtime.enter(host: address.host) {
+            case .admit: refusal = nil
+            case .refuse(let reason): refusal = reason
+            case .drop(let reason):
+                // Over a limit with enough refusals already in flight: no handshake, no descriptor kept.
+                close(fd)
+                logDrop(runtime, address, reason)
+                continue
+            }
             let loop = loops[nextLoop.add(1, ordering: .relaxed).oldValue % loops.count]
             loop.execute {
                 Connection(loop: loop, listener: runtime, fd: fd, client: address, refusal: refusal).start()
             }
         }
+    }
+
+    private func logDrop(_ runtime: ListenerRuntime, _ address: SocketAddress, _ reason: String) {
+        let now = EventLoop.monotonicNow()
+        guard now - lastDropLog >= 1 else { unloggedDrops += 1; return }
+        lastDropLog = now
+        runtime.logger.warning("\(LogLine.format("connection dropped", [("listener", runtime.config.name), ("client", address.description), ("reason", reason), ("unlogged_since_last", String(unloggedDrops))]))")
+        unloggedDrops = 0
     }
 }

@@ -1,33 +1,26 @@
 import Logging
+import MailTunnelProtocols
 import MailTunnelTLS
 import Synchronization
 
 /// What every connection of one listener shares with the control plane: settings, the current TLS context
-/// (swapped whole on reload; live sessions keep the context they started with), and admission counters.
+/// (swapped whole on reload; live sessions keep the context they started with), and the admission state
+/// (which outlives this runtime: it belongs to the listener name, see `Admission`).
 final class ListenerRuntime: Sendable {
     let config: ListenerConfig
     let backends: [SocketAddress]
     let logger: Logger
     let stats: ListenerStats
+    let admission: Admission
     private let tlsContext: Mutex<TLSContext?>
-    private let admission = Mutex<Admission>(Admission())
 
-    private struct Admission {
-        var active = 0
-        var perAddress: [String: Int] = [:]
-        /// Failed SMTP AUTH attempts per client address, forgotten `authFailureWindow` after the last one.
-        var authFailures: [String: (count: Int, last: Double)] = [:]
-    }
-
-    /// Failed authentications from one address, across connections, before it is refused for a while.
-    static let authFailureLimit = 10
-    static let authFailureWindow = 600.0
-
-    init(config: ListenerConfig, backends: [SocketAddress], tls: TLSContext?, logger: Logger, stats: ListenerStats) {
+    init(config: ListenerConfig, backends: [SocketAddress], tls: TLSContext?, logger: Logger, stats: ListenerStats,
+         admission: Admission) {
         self.stats = stats
         self.config = config
         self.backends = backends
         self.logger = logger
+        self.admission = admission
         self.tlsContext = Mutex(tls)
     }
 
@@ -35,40 +28,30 @@ final class ListenerRuntime: Sendable {
 
     func replaceTLS(_ context: TLSContext) { tlsContext.withLock { $0 = context } }
 
-    /// Counts a new client in; returns why it is refused if it is over a limit (it is counted either way,
-    /// and `leave` is called for it either way, so the books always balance).
-    func enter(host: String) -> String? {
+    /// The unit limits count for a client address: IPv4 address or IPv6 /64.
+    static func clientKey(_ host: String) -> String { IPAddress(host)?.clientKey.description ?? host }
+
+    /// Counts a socket in the moment it is accepted. `admit` and `refuse` are paired with one `leave`;
+    /// a dropped socket is not counted and must be closed at once.
+    func enter(host: String) -> Admission.Decision {
         stats.accepted.add(1, ordering: .relaxed)
-        stats.active.add(1, ordering: .relaxed)
-        return admission.withLock { state in
-            state.active += 1
-            let perHost = (state.perAddress[host] ?? 0) + 1
-            state.perAddress[host] = perHost
-            if state.active > config.maxConnections { return "too many connections" }
-            if let failures = state.authFailures[host] {
-                if EventLoop.monotonicNow() - failures.last > Self.authFailureWindow {
-                    state.authFailures[host] = nil
-                } else if failures.count >= Self.authFailureLimit {
-                    return "too many failed authentication attempts from \(host)"
-                }
-            }
-            if let limit = config.maxConnectionsPerIP, perHost > limit { return "too many connections from \(host)" }
-            return nil
+        let decision = admission.enter(Self.clientKey(host),
+                                       limits: .init(maxConnections: config.maxConnections,
+                                                     maxPerAddress: config.maxConnectionsPerIP))
+        if case .drop = decision {
+            stats.refused.add(1, ordering: .relaxed)
+        } else {
+            stats.active.add(1, ordering: .relaxed)
         }
+        return decision
     }
 
-    func recordAuthFailures(host: String, count: Int) {
-        admission.withLock { state in
-            let previous = state.authFailures[host]?.count ?? 0
-            state.authFailures[host] = (previous + count, EventLoop.monotonicNow())
-        }
+    func leave(host: String, refused: Bool) {
+        admission.leave(Self.clientKey(host), refused: refused)
     }
 
-    func leave(host: String) {
-        admission.withLock { state in
-            state.active -= 1
-            let remaining = (state.perAddress[host] ?? 1) - 1
-            if remaining <= 0 { state.perAddress[host] = nil } else { state.perAddress[host] = remaining }
-        }
+    /// The SMTP gate's limit across connections for the client at `host` (the PROXY source where one was accepted).
+    func authPolicy(host: String) -> any AuthAttemptPolicy {
+        ClientAttemptPolicy(admission: admission, key: Self.clientKey(host), listenerName: config.name, logger: logger)
     }
 }

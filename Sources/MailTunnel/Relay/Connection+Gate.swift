@@ -41,7 +41,7 @@ extension Connection {
         dialogue = SMTPAuthGateDialogue(
             mode: config.auth == .certificate ? .certificate : .sasl, authenticator: authenticator,
             client: clientEndpoint, certificateIdentity: peer?.loginName, xclient: config.xclient,
-            backendGreeted: backendGreeted)
+            backendGreeted: backendGreeted, attemptPolicy: listener.authPolicy(host: clientHost))
         enter(.dialogue)
         return true
     }

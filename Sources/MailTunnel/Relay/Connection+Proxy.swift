@@ -7,9 +7,12 @@ import MailTunnelProtocols
 extension Connection {
     /// The header is peeked, never over-read: only its exact length is consumed, so the TLS ClientHello (or the
     /// first plaintext command) behind it stays in the socket for the next phase.
+    /// Only peers in `accept-proxy-from` may speak for a client; anyone else is closed before a byte is read.
     func continueProxyHeader() {
+        guard peerMaySendProxyHeader else { return finish("PROXY header from untrusted peer") }
         guard clientReadable else { return }
-        let limit = 536 // 16-byte v2 prefix + the decoder's payload cap, with room for v1's 107
+        // The 16-byte v2 fixed part plus the largest payload the decoder accepts; v1 (107 bytes at most) fits too.
+        let limit = 16 + ProxyProtocol.defaultV2MaxPayload
         let peeked = recv(clientFD, loop.scratch.baseAddress, limit, Int32(MSG_PEEK))
         if peeked == 0 { return finish("client closed before its PROXY header") }
         if peeked < 0 {
@@ -24,13 +27,21 @@ extension Connection {
         case .invalid(let why):
             finish("bad PROXY header: \(why)")
         case .header(let header, let consumed):
-            _ = recv(clientFD, loop.scratch.baseAddress, consumed, 0)
+            // The peeked bytes are already queued, so one recv takes exactly the header.
+            guard recv(clientFD, loop.scratch.baseAddress, consumed, 0) == consumed else {
+                return finish("client error while reading its PROXY header")
+            }
             if header.command == .proxy {
                 origin = header.source
                 originDestination = header.destination
             }
             proceedAfterAccept()
         }
+    }
+
+    private var peerMaySendProxyHeader: Bool {
+        guard let peer = IPAddress(client.host) else { return false }
+        return config.trustedProxies.contains { $0.contains(peer) }
     }
 
     /// The client's address as XCLIENT, SASL and PROXY headers should see it.

@@ -201,13 +201,12 @@ final class Connection {
             close(backendFD)
         }
         loop.release(self)
-        listener.leave(host: client.host)
+        listener.leave(host: client.host, refused: refusal != nil)
         if let machine = dialogue {
             // (While a worker holds the dialogue, its user and failures are not known here.)
             user = user ?? machine.authenticatedUser
             authFailures += machine.failures
         }
-        if authFailures > 0 { listener.recordAuthFailures(host: clientHost, count: authFailures) }
         listener.stats.connectionEnded(bytesIn: bytesIn, bytesOut: bytesOut, reason: reason, authFailures: authFailures)
         logEnd(reason)
         tls = nil
