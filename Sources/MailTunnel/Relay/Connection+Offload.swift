@@ -1,12 +1,21 @@
-import Dispatch
 import MailTunnelProtocols
 
-/// libsasl2 may block (saslauthd, PAM, LDAP). Client input for the SASL gate is therefore handed to a worker
-/// queue together with the dialogue, and the connection waits, reading nothing, until the worker hands both back
-/// on the loop thread. Other connections on the loop keep running meanwhile.
+/// libsasl2 may block (saslauthd, PAM, LDAP). Client input for the SASL gate is therefore handed to
+/// `SASLWorkerPool` together with the dialogue, and the connection waits, reading nothing, until the worker hands
+/// both back on the loop thread. Other connections on the loop keep running meanwhile.
 extension Connection {
     /// Gate dialogues that call into libsasl2 run their client input off the loop.
     var dialogueMayBlock: Bool { gateStarted && config.auth == .sasl }
+
+    /// Whose turn a job is in the pool: the real client (the PROXY source where there is one), IPv6 by /64,
+    /// since one host usually holds a whole /64.
+    var workerKey: String {
+        guard let address = clientEndpoint?.address else { return clientHost }
+        if let v4 = address.unmappedIPv4 { return v4.description }
+        guard address.isIPv6, let prefix = IPAddress(bytes: Array(address.bytes[0..<8]) + Array(repeating: 0, count: 8))
+        else { return address.description }
+        return prefix.description + "/64"
+    }
 
     func offloadClientInput(_ bytes: [UInt8]) {
         guard let machine = dialogue else { return }
@@ -14,9 +23,17 @@ extension Connection {
         awaitingWorker = true
         let handoff = DialogueHandoff(dialogue: machine, connection: self)
         let loop = self.loop
-        DispatchQueue.global(qos: .userInitiated).async {
+        let filed = SASLWorkerPool.shared.submit(key: workerKey) {
             let actions = handoff.receiveFromClient(bytes)
             loop.execute { handoff.returnToLoop(actions) }
+        }
+        guard filed else {
+            // This client already has many checks waiting (one per connection in the gate): refuse this one.
+            awaitingWorker = false
+            dialogue = machine
+            refuse("too many pending authentications",
+                   reply: Array("454 4.7.0 Too many authentication attempts in progress, try again later\r\n".utf8))
+            return
         }
     }
 
