@@ -6,8 +6,10 @@ what runs) and answers the user `slow` only after SLOW seconds, everyone else at
 authenticates as `slow`; client B (127.0.0.3) as `alice`."""
 import base64
 import os
+import shutil
 import socket
 import struct
+import tempfile
 import threading
 import time
 
@@ -22,7 +24,12 @@ PER_CLIENT_LIMIT = 16  # SASLWorkerPool.defaultPerClientLimit
 class FakeSaslauthd:
     """saslauthd's protocol: four length-prefixed strings in (login, password, service, realm), one out."""
 
-    def __init__(self, path: str):
+    def __init__(self):
+        # A short directory of its own: a socket path must fit in 108 bytes, test names do not.
+        self.dir = tempfile.mkdtemp(prefix="saslauthd-")
+        os.chmod(self.dir, 0o755)
+        self.path = os.path.join(self.dir, "mux")
+        path = self.path
         self.lock = threading.Lock()
         self.in_flight = {}            # login -> checks now pending
         self.most_in_flight = {}       # login -> the most ever pending at once
@@ -70,6 +77,7 @@ class FakeSaslauthd:
 
     def close(self):
         self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Client:
@@ -106,13 +114,11 @@ class Client:
 
 
 def start(mailtunnel, smtp_sink, workdir):
-    socket_dir = workdir / "saslauthd"
-    socket_dir.mkdir()
-    daemon = FakeSaslauthd(str(socket_dir / "mux"))
+    daemon = FakeSaslauthd()
     conf_dir = workdir / "sasl"
     conf_dir.mkdir()
     (conf_dir / "smtpd.conf").write_text(
-        f"pwcheck_method: saslauthd\nsaslauthd_path: {socket_dir / 'mux'}\nmech_list: PLAIN LOGIN\n")
+        f"pwcheck_method: saslauthd\nsaslauthd_path: {daemon.path}\nmech_list: PLAIN LOGIN\n")
     mt = mailtunnel(connect=smtp_sink.port, protocol="smtp",
                     extra=["--auth", "sasl", "--sasl-service", "smtpd", "--sasl-config-dir", str(conf_dir)])
     return mt, daemon
@@ -217,4 +223,24 @@ def test_client_piling_up_checks_is_refused(mailtunnel, smtp_sink, workdir):
     finally:
         for c in conns:
             c.close()
+        daemon.close()
+
+
+def test_auth_pipelined_behind_ehlo_does_not_stall_an_event_loop(mailtunnel, smtp_sink, workdir, figures):
+    """`EHLO` and `AUTH` in one packet: the AUTH line waits in the gate until the backend's EHLO reply arrives,
+    and is then processed on behalf of the backend's input. That check, too, must leave the event loop: other
+    clients (spread over every loop) are served while it runs."""
+    mt, daemon = start(mailtunnel, smtp_sink, workdir)
+    try:
+        a = Client(mt.accept_port, A_IP)
+        assert a.reply().startswith(b"220")
+        a.sock.sendall(b"EHLO client.example\r\nAUTH PLAIN " + base64.b64encode(b"\0slow\0secret") + b"\r\n")
+        wait_for_check(daemon, b"slow")
+        waits = [b_authenticates(mt.accept_port) for _ in range(4)]
+        assert max(waits) < B_BOUND, f"other clients waited {max(waits):.2f}s while A's check ran"
+        assert b"AUTH PLAIN" in a.reply()
+        assert a.reply().startswith(b"235")
+        a.close()
+        figures(others_max_s=f"{max(waits):.3f}")
+    finally:
         daemon.close()
