@@ -28,6 +28,9 @@ import Testing
             #expect(done.wait(timeout: .now() + 5) == .success)
         }
         #expect(running.withLock { $0.most } == 1)
+        // The worker files the last job as finished just after it signalled; wait for that, boundedly.
+        let deadline = DispatchTime.now() + 5
+        while pool.filed(key: "A") > 0 && DispatchTime.now() < deadline { usleep(1_000) }
         #expect(pool.filed(key: "A") == 0)
     }
 
