@@ -17,7 +17,7 @@ import CSASL
 /// is not thread-safe) take the library's mutexes themselves. The one verifier with static state, the legacy `pwcheck` (a static reply buffer), is not
 /// built into Debian's library (no `--with-pwcheck`). So checks for different clients run in parallel on
 /// `SASLWorkerPool`; a lock around them was what let one slow saslauthd check hold up every other client.
-/// `lock` guards initialization only.
+/// `lock` guards initialization (and the host name it computes) only.
 public enum SASLLibrary {
     /// Guards `initialize` (libsasl2 must be initialized exactly once, before any other call).
     static let lock = ProcessLock()
@@ -26,6 +26,7 @@ public enum SASLLibrary {
     /// @unchecked Sendable: all access goes through `SASLLibrary.lock`.
     private final class State: @unchecked Sendable {
         var initialized: (appName: String, configDirectory: String?)? = nil
+        var hostName: String?
     }
     private static let state = State()
 
@@ -62,8 +63,12 @@ public enum SASLLibrary {
                 throw SASLError(code: result, detail: "sasl_server_init: " + String(cString: sasl_errstring(result, nil, nil)))
             }
             state.initialized = (appName, configDirectory)
+            state.hostName = ServerHostName.compute()
         }
     }
+
+    /// This host's name as libsasl2 would compute it per session (see `ServerHostName`); nil before `initialize`.
+    static var serverHostName: String? { lock.withLock { state.hostName } }
 
     /// Whether `initialize` has succeeded in this process.
     public static var isInitialized: Bool { lock.withLock { state.initialized != nil } }

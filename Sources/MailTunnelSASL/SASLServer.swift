@@ -31,7 +31,8 @@ public final class SASLServer: SMTPAuthenticator {
 
     /// - Parameters:
     ///   - service: the registered service name (GSSAPI principal `service/host`), "smtp" for SMTP.
-    ///   - serverFQDN: this host's name; nil lets libsasl2 use the local host name.
+    ///   - serverFQDN: this host's name; nil means the local host name, as libsasl2 would compute it (computed once
+    ///     at `SASLLibrary.initialize`, not per session: it may be a DNS query).
     ///   - realm: the user realm for unqualified user names; nil means libsasl2's default (the server FQDN).
     ///     It must match the realm users were created under in sasldb.
     ///   - local, remote: the connection's endpoints (some mechanisms bind to them).
@@ -41,7 +42,7 @@ public final class SASLServer: SMTPAuthenticator {
         var newConn: OpaquePointer? = nil
         // flags 0 (no SASL_SUCCESS_DATA): SMTP cannot carry data with 235, so libsasl2 turns any
         // success data into one more challenge itself.
-        let result = sasl_server_new(service, serverFQDN, realm, local.map(Self.ipPort), remote.map(Self.ipPort), nil, 0, &newConn)
+        let result = sasl_server_new(service, serverFQDN ?? SASLLibrary.serverHostName, realm, local.map(Self.ipPort), remote.map(Self.ipPort), nil, 0, &newConn)
         guard result == SASL_OK, let newConn else {
             throw SASLError(code: result, detail: "sasl_server_new: " + String(cString: sasl_errstring(result, nil, nil)))
         }

@@ -14,6 +14,7 @@ import threading
 import time
 
 from clients import client_context
+from mailtunnel import MailTunnel
 
 SLOW = 4.0            # seconds the fake saslauthd takes for user `slow`
 B_BOUND = 1.5         # B's whole session (connect, TLS, EHLO, AUTH) must take well under SLOW
@@ -244,3 +245,62 @@ def test_auth_pipelined_behind_ehlo_does_not_stall_an_event_loop(mailtunnel, smt
         figures(others_max_s=f"{max(waits):.3f}")
     finally:
         daemon.close()
+
+
+class BlackholeDNS:
+    """A name server that reads queries and never answers: every lookup that reaches it waits the resolver's
+    whole timeout."""
+
+    def __init__(self, address: str):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((address, 53))
+        self.queries = 0
+        threading.Thread(target=self._swallow, daemon=True).start()
+
+    def _swallow(self):
+        while True:
+            try:
+                self.sock.recvfrom(4096)
+            except OSError:
+                return
+            self.queries += 1
+
+    def close(self):
+        self.sock.close()
+
+
+def test_slow_dns_does_not_stall_gate_sessions(smtp_sink, workdir, mailtunnel_bin, figures):
+    """libsasl2 canonicalizes the host name (gethostname, then a resolver query when it has no dot) for every
+    session opened without a server name. With a resolver that does not answer, that query blocked the event
+    loop for the resolver's timeout at every gate connection; the name is now computed once, at start.
+    The daemon runs in its own mount and UTS namespaces: host name `mtnodot`, an /etc/hosts without it, and an
+    /etc/resolv.conf naming a server that never answers (all on loopback)."""
+    dns = BlackholeDNS("127.0.0.9")
+    daemon = FakeSaslauthd()
+    mt = None
+    try:
+        (workdir / "hosts").write_text("127.0.0.1 localhost\n")
+        (workdir / "resolv.conf").write_text("nameserver 127.0.0.9\noptions timeout:3 attempts:1\n")
+        wrapper = workdir / "in-namespace"
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f"exec unshare --mount --uts sh -c 'mount --bind {workdir / 'hosts'} /etc/hosts && "
+            f"mount --bind {workdir / 'resolv.conf'} /etc/resolv.conf && hostname mtnodot && exec \"$@\"' "
+            f"sh {mailtunnel_bin} \"$@\"\n")
+        wrapper.chmod(0o755)
+        conf_dir = workdir / "sasl"
+        conf_dir.mkdir()
+        (conf_dir / "smtpd.conf").write_text(
+            f"pwcheck_method: saslauthd\nsaslauthd_path: {daemon.path}\nmech_list: PLAIN LOGIN\n")
+        mt = MailTunnel(str(wrapper), workdir, [f"127.0.0.1:{smtp_sink.port}"], "smtp",
+                        extra=["--auth", "sasl", "--sasl-service", "smtpd", "--sasl-config-dir", str(conf_dir)])
+        mt.start(timeout=30)
+        waits = [b_authenticates(mt.accept_port) for _ in range(3)]
+        assert dns.queries > 0, "the resolver was never asked: the scenario did not happen"
+        assert max(waits) < B_BOUND, f"AUTH sessions took {max(waits):.2f}s with a resolver that does not answer"
+        figures(session_max_s=f"{max(waits):.3f}", dns_queries=dns.queries)
+    finally:
+        if mt is not None:
+            mt.stop()
+        daemon.close()
+        dns.close()
