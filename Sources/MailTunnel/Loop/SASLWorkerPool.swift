@@ -31,7 +31,6 @@ final class SASLWorkerPool: Sendable {
         for index in 0..<threads {
             let thread = Thread { [self] in work() }
             thread.name = "mailtunnel-sasl-\(index)"
-            thread.stackSize = 1 << 20
             thread.start()
         }
     }
