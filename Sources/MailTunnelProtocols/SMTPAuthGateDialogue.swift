@@ -94,6 +94,28 @@ public struct SMTPAuthGateDialogue: MailDialogue {
         }
     }
 
+    /// Whether taking `clientBytes` (or, with none, a backend reply, which lets buffered client lines through)
+    /// may call the authenticator, which can block for seconds; the caller then hands the input to a worker.
+    /// Conservative: an exchange under way, or "AUTH" anywhere in the pending client input, counts.
+    public func mayAuthenticate(clientBytes: ArraySlice<UInt8> = []) -> Bool {
+        guard authenticator != nil else { return false }
+        if case .exchanging(.sasl) = state { return true }
+        let pending = clientLines.bytes
+        // "AUTH" split between what is buffered and what arrives is found by scanning the seam too.
+        return Self.containsAUTH(pending[...]) || Self.containsAUTH(pending.suffix(3) + clientBytes)
+    }
+
+    private static func containsAUTH(_ bytes: ArraySlice<UInt8>) -> Bool {
+        let word: [UInt8] = Array("AUTH".utf8)
+        guard bytes.count >= word.count else { return false }
+        var index = bytes.startIndex
+        while index <= bytes.endIndex - word.count {
+            if (0..<word.count).allSatisfy({ bytes[index + $0] & 0xDF == word[$0] }) { return true }
+            index += 1
+        }
+        return false
+    }
+
     // MARK: MailDialogue
 
     public mutating func tlsEstablished() -> [DialogueAction] { [] }

@@ -4,27 +4,29 @@ import Glibc
 import CMailTunnelShims
 import CSASL
 
-/// libsasl2's process-wide state: `sasl_server_init` once, and a lock around every libsasl2 call.
+/// libsasl2's process-wide state: `sasl_server_init` once, with real mutexes installed first.
 ///
-/// Why one lock for all calls: the event loops run on several threads, and libsasl2 with its plugins
-/// (sasldb's database handle, auxprop lookups) is only documented thread-safe when the application
-/// installs mutex callbacks; serializing is the simple safe choice, and authentication is rare next to
-/// relaying.
-///
-/// The password check itself (`sasl_server_start`/`step`, which may wait seconds on saslauthd, PAM or LDAP) is
-/// serialized under `exchangeLock` instead, so that it never holds up the quick calls (`sasl_server_new`,
-/// `sasl_listmech`, `sasl_dispose`) that other connections make meanwhile; libsasl2's own shared state is guarded
-/// by the real mutexes installed with `sasl_set_mutex` before initialization.
+/// Why no lock around the calls on a connection (`sasl_server_new`, `sasl_listmech`, `sasl_server_start`/`step`,
+/// `sasl_dispose`): libsasl2 is thread-safe when the application supplies mutex functions (`sasl_set_mutex`,
+/// below), makes no call before `sasl_server_init` returns, and uses each `sasl_conn_t` from one thread at a time
+/// (Cyrus SASL's readme; `SASLServer` is not Sendable and one connection owns it). Its global tables (mechanisms,
+/// auxprop plugins, the config) are only written during init. The password verifiers compiled into Debian's
+/// libsasl2 keep their state on the stack: `saslauthd` and `authdaemond` open a socket per check; of the auxprop
+/// plugins, sasldb opens its Berkeley DB per lookup (or, built with keep-db-open, shares one DB_THREAD handle),
+/// sql and ldapdb connect per lookup. DIGEST-MD5's reauthentication cache and GSSAPI (with a GSS library that
+/// is not thread-safe) take the library's mutexes themselves. The one verifier with static state, the legacy `pwcheck` (a static reply buffer), is not
+/// built into Debian's library (no `--with-pwcheck`). So checks for different clients run in parallel on
+/// `SASLWorkerPool`; a lock around them was what let one slow saslauthd check hold up every other client.
+/// `lock` guards initialization (and the host name it computes) only.
 public enum SASLLibrary {
-    /// Process-wide guard for every quick libsasl2 call made by `SASLServer`.
+    /// Guards `initialize` (libsasl2 must be initialized exactly once, before any other call).
     static let lock = ProcessLock()
-    /// Serializes authentication exchanges (start/step) among themselves.
-    static let exchangeLock = ProcessLock()
 
     /// What `sasl_server_init` was called with. Read and written only under `lock`.
     /// @unchecked Sendable: all access goes through `SASLLibrary.lock`.
     private final class State: @unchecked Sendable {
         var initialized: (appName: String, configDirectory: String?)? = nil
+        var hostName: String?
     }
     private static let state = State()
 
@@ -61,8 +63,12 @@ public enum SASLLibrary {
                 throw SASLError(code: result, detail: "sasl_server_init: " + String(cString: sasl_errstring(result, nil, nil)))
             }
             state.initialized = (appName, configDirectory)
+            state.hostName = ServerHostName.compute()
         }
     }
+
+    /// This host's name as libsasl2 would compute it per session (see `ServerHostName`); nil before `initialize`.
+    static var serverHostName: String? { lock.withLock { state.hostName } }
 
     /// Whether `initialize` has succeeded in this process.
     public static var isInitialized: Bool { lock.withLock { state.initialized != nil } }

@@ -9,8 +9,8 @@ import MailTunnelProtocols
 /// `sasl_getprop(SASL_USERNAME)`; `sasl_dispose` in deinit.
 ///
 /// Data in and out is raw bytes: base64 is the gate's job (see `SMTPAuthenticator`).
-/// Not Sendable: one thread at a time uses a session. Quick libsasl2 calls hold `SASLLibrary.lock`, the
-/// exchange (start/step) holds `SASLLibrary.exchangeLock`.
+/// Not Sendable: one thread at a time uses a session, which is all libsasl2 asks (see `SASLLibrary`), so no
+/// call here takes a process-wide lock and sessions of different clients authenticate in parallel.
 /// Nothing here logs or stores client responses, so passwords never leave libsasl2.
 public final class SASLServer: SMTPAuthenticator {
     /// What the TLS layer knows about the connection.
@@ -31,7 +31,8 @@ public final class SASLServer: SMTPAuthenticator {
 
     /// - Parameters:
     ///   - service: the registered service name (GSSAPI principal `service/host`), "smtp" for SMTP.
-    ///   - serverFQDN: this host's name; nil lets libsasl2 use the local host name.
+    ///   - serverFQDN: this host's name; nil means the local host name, as libsasl2 would compute it (computed once
+    ///     at `SASLLibrary.initialize`, not per session: it may be a DNS query).
     ///   - realm: the user realm for unqualified user names; nil means libsasl2's default (the server FQDN).
     ///     It must match the realm users were created under in sasldb.
     ///   - local, remote: the connection's endpoints (some mechanisms bind to them).
@@ -39,11 +40,9 @@ public final class SASLServer: SMTPAuthenticator {
     public init(service: String = "smtp", serverFQDN: String? = nil, realm: String? = nil,
                 local: SocketEndpoint? = nil, remote: SocketEndpoint? = nil, tls: TLSFacts?) throws(SASLError) {
         var newConn: OpaquePointer? = nil
-        let result = SASLLibrary.lock.withLock {
-            // flags 0 (no SASL_SUCCESS_DATA): SMTP cannot carry data with 235, so libsasl2 turns any
-            // success data into one more challenge itself.
-            sasl_server_new(service, serverFQDN, realm, local.map(Self.ipPort), remote.map(Self.ipPort), nil, 0, &newConn)
-        }
+        // flags 0 (no SASL_SUCCESS_DATA): SMTP cannot carry data with 235, so libsasl2 turns any
+        // success data into one more challenge itself.
+        let result = sasl_server_new(service, serverFQDN ?? SASLLibrary.serverHostName, realm, local.map(Self.ipPort), remote.map(Self.ipPort), nil, 0, &newConn)
         guard result == SASL_OK, let newConn else {
             throw SASLError(code: result, detail: "sasl_server_new: " + String(cString: sasl_errstring(result, nil, nil)))
         }
@@ -52,37 +51,33 @@ public final class SASLServer: SMTPAuthenticator {
     }
 
     deinit {
-        SASLLibrary.lock.withLock { sasl_dispose(&conn) }
+        sasl_dispose(&conn)
     }
 
     /// "a.b.c.d;port" as libsasl2 wants endpoints.
     private static func ipPort(_ endpoint: SocketEndpoint) -> String { "\(endpoint.address);\(endpoint.port)" }
 
     private func configureSecurity(_ tls: TLSFacts?) throws(SASLError) {
-        try SASLLibrary.lock.withLock { () throws(SASLError) in
-            if let tls {
-                var ssf = sasl_ssf_t(tls.strength)
-                try check(sasl_setprop(conn, SASL_SSF_EXTERNAL, &ssf), "sasl_setprop(SSF_EXTERNAL)")
-                if let identity = tls.externalIdentity {
-                    try check(identity.withCString { sasl_setprop(conn, SASL_AUTH_EXTERNAL, $0) }, "sasl_setprop(AUTH_EXTERNAL)")
-                }
+        if let tls {
+            var ssf = sasl_ssf_t(tls.strength)
+            try check(sasl_setprop(conn, SASL_SSF_EXTERNAL, &ssf), "sasl_setprop(SSF_EXTERNAL)")
+            if let identity = tls.externalIdentity {
+                try check(identity.withCString { sasl_setprop(conn, SASL_AUTH_EXTERNAL, $0) }, "sasl_setprop(AUTH_EXTERNAL)")
             }
-            // Plaintext mechanisms (PLAIN, LOGIN) only inside TLS; never anonymous. max_ssf 0: mailtunnel
-            // relays bytes untouched after authentication, so no SASL security layer may be negotiated.
-            var props = sasl_security_properties_t(
-                min_ssf: 0, max_ssf: 0, maxbufsize: 0,
-                security_flags: UInt32(SASL_SEC_NOANONYMOUS) | (tls == nil ? UInt32(SASL_SEC_NOPLAINTEXT) : 0),
-                property_names: nil, property_values: nil)
-            try check(sasl_setprop(conn, SASL_SEC_PROPS, &props), "sasl_setprop(SEC_PROPS)")
         }
+        // Plaintext mechanisms (PLAIN, LOGIN) only inside TLS; never anonymous. max_ssf 0: mailtunnel
+        // relays bytes untouched after authentication, so no SASL security layer may be negotiated.
+        var props = sasl_security_properties_t(
+            min_ssf: 0, max_ssf: 0, maxbufsize: 0,
+            security_flags: UInt32(SASL_SEC_NOANONYMOUS) | (tls == nil ? UInt32(SASL_SEC_NOPLAINTEXT) : 0),
+            property_names: nil, property_values: nil)
+        try check(sasl_setprop(conn, SASL_SEC_PROPS, &props), "sasl_setprop(SEC_PROPS)")
     }
 
-    /// Call with one of `SASLLibrary`'s locks held (the session is used by one thread at a time).
     private func check(_ result: Int32, _ what: String) throws(SASLError) {
         guard result == SASL_OK else { throw SASLError(code: result, detail: "\(what): \(detail(result))") }
     }
 
-    /// Call with one of `SASLLibrary`'s locks held (the session is used by one thread at a time).
     private func detail(_ result: Int32) -> String {
         if let text = sasl_errdetail(conn) { return String(cString: text) }
         return String(cString: sasl_errstring(result, nil, nil))
@@ -91,42 +86,36 @@ public final class SASLServer: SMTPAuthenticator {
     // MARK: SMTPAuthenticator
 
     public func mechanisms() -> [String] {
-        SASLLibrary.lock.withLock {
-            var list: UnsafePointer<CChar>? = nil
-            var length: UInt32 = 0
-            var count: Int32 = 0
-            guard sasl_listmech(conn, nil, "", " ", "", &list, &length, &count) == SASL_OK, let list else { return [] }
-            return String(cString: list).split(separator: " ").map(String.init)
-        }
+        var list: UnsafePointer<CChar>? = nil
+        var length: UInt32 = 0
+        var count: Int32 = 0
+        guard sasl_listmech(conn, nil, "", " ", "", &list, &length, &count) == SASL_OK, let list else { return [] }
+        return String(cString: list).split(separator: " ").map(String.init)
     }
 
     public func start(mechanism: String, initialResponse: [UInt8]?) -> SMTPAuthStep {
-        SASLLibrary.exchangeLock.withLock {
-            var out: UnsafePointer<CChar>? = nil
-            var outLength: UInt32 = 0
-            let result: Int32
-            if let initialResponse {
-                // An empty initial response ("=") must reach libsasl2 as a non-NULL pointer of length 0;
-                // NULL means "no initial response" to it.
-                result = Self.withBytes(initialResponse) { pointer, count in
-                    sasl_server_start(conn, mechanism, pointer, count, &out, &outLength)
-                }
-            } else {
-                result = sasl_server_start(conn, mechanism, nil, 0, &out, &outLength)
+        var out: UnsafePointer<CChar>? = nil
+        var outLength: UInt32 = 0
+        let result: Int32
+        if let initialResponse {
+            // An empty initial response ("=") must reach libsasl2 as a non-NULL pointer of length 0;
+            // NULL means "no initial response" to it.
+            result = Self.withBytes(initialResponse) { pointer, count in
+                sasl_server_start(conn, mechanism, pointer, count, &out, &outLength)
             }
-            return outcome(result, out, outLength)
+        } else {
+            result = sasl_server_start(conn, mechanism, nil, 0, &out, &outLength)
         }
+        return outcome(result, out, outLength)
     }
 
     public func step(response: [UInt8]) -> SMTPAuthStep {
-        SASLLibrary.exchangeLock.withLock {
-            var out: UnsafePointer<CChar>? = nil
-            var outLength: UInt32 = 0
-            let result = Self.withBytes(response) { pointer, count in
-                sasl_server_step(conn, pointer, count, &out, &outLength)
-            }
-            return outcome(result, out, outLength)
+        var out: UnsafePointer<CChar>? = nil
+        var outLength: UInt32 = 0
+        let result = Self.withBytes(response) { pointer, count in
+            sasl_server_step(conn, pointer, count, &out, &outLength)
         }
+        return outcome(result, out, outLength)
     }
 
     /// The authenticated user name (SASL_USERNAME), once `start`/`step` returned success; nil before.
@@ -140,7 +129,6 @@ public final class SASLServer: SMTPAuthenticator {
         return String(cString: value.assumingMemoryBound(to: CChar.self))
     }
 
-    /// Call with one of `SASLLibrary`'s locks held (the session is used by one thread at a time).
     private func outcome(_ result: Int32, _ out: UnsafePointer<CChar>?, _ outLength: UInt32) -> SMTPAuthStep {
         let data: [UInt8] = out.map { pointer in
             Array(UnsafeRawBufferPointer(start: pointer, count: Int(outLength)))

@@ -55,7 +55,7 @@ public enum OptionTable {
                    },
                    render: { [$0.trustedProxies.map(\.description).joined(separator: ", ")] }),
         .duration("handshake-timeout", \.handshakeTimeout, default: "30s", allowZero: false,
-                  "time allowed for the TLS handshake and STARTTLS dialogue", stunnel: .direct("TIMEOUTbusy")),
+                  "time allowed from accept until relaying starts (TLS, STARTTLS dialogue, SMTP AUTH)", stunnel: .direct("TIMEOUTbusy")),
         .duration("connect-timeout", \.connectTimeout, default: "10s", allowZero: false,
                   "time allowed to reach a backend", stunnel: .direct("TIMEOUTconnect")),
         .duration("idle-timeout", \.idleTimeout, default: "30m", allowZero: false,

@@ -20,14 +20,14 @@ final class EventLoop: @unchecked Sendable {
     private var handlers: [Connection?] = []
     private var connections: [Connection] = []
     private var deferred: [Connection] = []
+    /// Every live connection, keyed by when its current phase may run out of time.
+    private var deadlines = DeadlineHeap<Connection>()
     private(set) var now: Double = 0
-    private var nextSweep: Double = 0
     /// Shared read buffer: data is read here and written straight on; only an unwritten remainder is copied into
     /// the connection, so idle connections own no buffers at all.
     let scratch: UnsafeMutableRawBufferPointer
 
     static let scratchSize = 16 * 1024
-    private static let sweepInterval = 0.5
     private static let edgeEvents = UInt32(EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue) | (1 << 31) // EPOLLET
 
     init(index: Int) throws(NetError) {
@@ -90,6 +90,7 @@ final class EventLoop: @unchecked Sendable {
         connection.slot = connections.count
         connections.append(connection)
         liveConnections.add(1, ordering: .relaxed)
+        reschedule(connection)
     }
 
     func release(_ connection: Connection) {
@@ -102,6 +103,13 @@ final class EventLoop: @unchecked Sendable {
         }
         connection.slot = -1
         liveConnections.subtract(1, ordering: .relaxed)
+        deadlines.remove(connection)
+    }
+
+    /// The connection's deadline may have come earlier (a new phase): file it at its current one.
+    func reschedule(_ connection: Connection) {
+        guard connection.slot >= 0 else { return }
+        deadlines.schedule(connection, at: connection.deadline)
     }
 
     /// Continue a connection's work after this batch of events (fairness between busy connections).
@@ -113,9 +121,8 @@ final class EventLoop: @unchecked Sendable {
     private func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         now = Self.monotonicNow()
-        nextSweep = now + Self.sweepInterval
         while true {
-            let timeout: Int32 = deferred.isEmpty ? Int32(max(0, (nextSweep - now) * 1000).rounded(.up)) : 0
+            let timeout: Int32 = deferred.isEmpty ? millisecondsToNextDeadline() : 0
             let count = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32($0.count), timeout) }
             now = Self.monotonicNow()
             if count < 0 && errno != EINTR { fatalError("epoll_wait: \(String(cString: strerror(errno)))") }
@@ -133,11 +140,32 @@ final class EventLoop: @unchecked Sendable {
                 deferred.removeAll(keepingCapacity: true)
                 for connection in batch { connection.advance() } // the relay yielded after its budget
             }
-            if now >= nextSweep {
-                nextSweep = now + Self.sweepInterval
-                // A sweep over live connections is cheaper and simpler than a timer structure kept in step with
-                // every byte of activity: 10,000 deadline comparisons cost microseconds twice a second.
-                for connection in connections { connection.checkDeadline(now: now) }
+            fireDueDeadlines()
+        }
+    }
+
+    /// epoll_wait's timeout: until the earliest deadline, rounded up so that the wake-up is never early;
+    /// -1 (sleep until an event) when no connection is waiting on a deadline.
+    private func millisecondsToNextDeadline() -> Int32 {
+        guard let next = deadlines.first?.deadline else { return -1 }
+        let millis = ((next - now) * 1000).rounded(.up)
+        return Int32(min(max(0, millis), Double(Int32.max)))
+    }
+
+    /// Only entries whose key has passed are looked at. An entry due early (its idle deadline moved on with
+    /// traffic) is filed again at the connection's current deadline instead of firing.
+    private func fireDueDeadlines() {
+        while let (due, connection) = deadlines.first, due <= now {
+            let current = connection.deadline
+            if current > now {
+                deadlines.schedule(connection, at: current)
+                continue
+            }
+            deadlines.remove(connection)
+            connection.checkDeadline(now: now)
+            // A connection that lives on entered a new phase (which filed it again); this is a safety net.
+            if connection.slot >= 0, connection.heapIndex < 0 {
+                deadlines.schedule(connection, at: max(connection.deadline, now + 0.001))
             }
         }
     }

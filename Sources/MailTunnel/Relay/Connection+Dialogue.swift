@@ -21,7 +21,9 @@ extension Connection {
             if roomy, !backendEOF, backendReadable {
                 switch readBackend(into: loop.scratch) {
                 case .bytes(let n):
-                    perform(dialogue?.receiveFromBackend(Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))[...]) ?? [])
+                    let bytes = Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))
+                    if dialogueMayBlock(clientBytes: []) { return offload(.backend(bytes)) }
+                    perform(dialogue?.receiveFromBackend(bytes[...]) ?? [])
                     progress = true
                 case .eof:
                     backendEOF = true
@@ -36,7 +38,7 @@ extension Connection {
                 switch readClient(into: loop.scratch) {
                 case .bytes(let n):
                     let bytes = Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))
-                    if dialogueMayBlock { return offloadClientInput(bytes) }
+                    if dialogueMayBlock(clientBytes: bytes[...]) { return offload(.client(bytes)) }
                     perform(dialogue?.receiveFromClient(bytes[...]) ?? [])
                     progress = true
                 case .eof: return finish("client closed")

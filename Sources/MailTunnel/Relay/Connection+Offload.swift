@@ -1,22 +1,50 @@
-import Dispatch
 import MailTunnelProtocols
 
-/// libsasl2 may block (saslauthd, PAM, LDAP). Client input for the SASL gate is therefore handed to a worker
-/// queue together with the dialogue, and the connection waits, reading nothing, until the worker hands both back
-/// on the loop thread. Other connections on the loop keep running meanwhile.
+/// libsasl2 may block (saslauthd, PAM, LDAP). Input that may reach it in the SASL gate (an AUTH line or a SASL
+/// response from the client, or a backend reply that releases a pipelined AUTH line) is therefore handed to
+/// `SASLWorkerPool` together with the dialogue, and the connection waits, reading nothing, until the worker hands
+/// both back on the loop thread. Other connections on the loop keep running meanwhile, and the rest of the gate
+/// dialogue (EHLO, NOOP, …) stays on the loop, so it never queues behind another connection's password check.
 extension Connection {
-    /// Gate dialogues that call into libsasl2 run their client input off the loop.
-    var dialogueMayBlock: Bool { gateStarted && config.auth == .sasl }
+    enum WorkerInput: Sendable {
+        case client([UInt8])
+        case backend([UInt8])
+    }
 
-    func offloadClientInput(_ bytes: [UInt8]) {
+    /// Whether feeding this input to the dialogue may call into libsasl2.
+    func dialogueMayBlock(clientBytes: ArraySlice<UInt8>) -> Bool {
+        guard gateStarted, config.auth == .sasl else { return false }
+        guard let gate = dialogue as? SMTPAuthGateDialogue else { return true }
+        return gate.mayAuthenticate(clientBytes: clientBytes)
+    }
+
+    /// Whose turn a job is in the pool: the real client (the PROXY source where there is one), IPv6 by /64,
+    /// since one host usually holds a whole /64.
+    var workerKey: String {
+        guard let address = clientEndpoint?.address else { return clientHost }
+        if let v4 = address.unmappedIPv4 { return v4.description }
+        guard address.isIPv6, let prefix = IPAddress(bytes: Array(address.bytes[0..<8]) + Array(repeating: 0, count: 8))
+        else { return address.description }
+        return prefix.description + "/64"
+    }
+
+    func offload(_ input: WorkerInput) {
         guard let machine = dialogue else { return }
         dialogue = nil
         awaitingWorker = true
         let handoff = DialogueHandoff(dialogue: machine, connection: self)
         let loop = self.loop
-        DispatchQueue.global(qos: .userInitiated).async {
-            let actions = handoff.receiveFromClient(bytes)
+        let filed = SASLWorkerPool.shared.submit(key: workerKey) {
+            let actions = handoff.receive(input)
             loop.execute { handoff.returnToLoop(actions) }
+        }
+        guard filed else {
+            // This client already has many checks waiting (one per connection in the gate): refuse this one.
+            awaitingWorker = false
+            dialogue = machine
+            refuse("too many pending authentications",
+                   reply: Array("454 4.7.0 Too many authentication attempts in progress, try again later\r\n".utf8))
+            return
         }
     }
 
@@ -42,8 +70,11 @@ private final class DialogueHandoff: @unchecked Sendable {
         self.connection = connection
     }
 
-    func receiveFromClient(_ bytes: [UInt8]) -> [DialogueAction] {
-        dialogue.receiveFromClient(bytes[...])
+    func receive(_ input: Connection.WorkerInput) -> [DialogueAction] {
+        switch input {
+        case .client(let bytes): return dialogue.receiveFromClient(bytes[...])
+        case .backend(let bytes): return dialogue.receiveFromBackend(bytes[...])
+        }
     }
 
     func returnToLoop(_ actions: [DialogueAction]) {

@@ -11,7 +11,7 @@ import MailTunnelTLS
 ///   implicit TLS: handshaking → connecting → [dialogue] → relaying
 ///   STARTTLS:     connecting → dialogue → handshaking → dialogue → relaying
 /// and any phase can end in `closing` (a last reply is flushed) and then `closed`.
-final class Connection {
+final class Connection: DeadlineHolder {
     enum Phase: Equatable {
         case proxyHeader
         case handshaking
@@ -74,9 +74,13 @@ final class Connection {
     var toBackend = ByteQueue()
     var bytesIn = 0
     var bytesOut = 0
+    /// When the client was accepted: `handshake-timeout` runs from here until relaying starts.
     let startedAt: Double
     var phaseStartedAt: Double
+    /// The last byte either way. Moves on with traffic without touching the loop's timer heap (see `deadline`).
     var lastActivity: Double
+    /// Place in the loop's `DeadlineHeap`.
+    var heapIndex = -1
 
     init(loop: EventLoop, listener: ListenerRuntime, fd: Int32, client: SocketAddress, refusal: String?) {
         self.loop = loop
@@ -147,22 +151,51 @@ final class Connection {
     func enter(_ next: Phase) {
         phase = next
         phaseStartedAt = loop.now
+        loop.reschedule(self)
     }
 
-    func checkDeadline(now: Double) {
-        let elapsed = now - phaseStartedAt
+    /// Everything before relaying (PROXY header, TLS handshake, STARTTLS dialogue before and after the upgrade,
+    /// backend connects, the SMTP gate until AUTH and XCLIENT are through) must be done by then.
+    var preRelayDeadline: Double { startedAt + config.handshakeTimeout }
+
+    /// When the current phase runs out of time. Only phase changes can bring it earlier (they call `enter`,
+    /// which re-files the connection); traffic only moves it later.
+    var deadline: Double {
         switch phase {
-        case .handshaking where elapsed > config.handshakeTimeout:
-            finish("handshake timeout")
-        case .proxyHeader where elapsed > config.handshakeTimeout:
+        case .proxyHeader, .handshaking: return preRelayDeadline
+        case .connecting: return min(phaseStartedAt + config.connectTimeout, preRelayDeadline)
+        case .dialogue: return min(preRelayDeadline, lastActivity + config.idleTimeout)
+        case .relaying: return lastActivity + config.idleTimeout
+        case .closing: return phaseStartedAt + Self.closingGrace
+        case .closed: return .infinity
+        }
+    }
+
+    /// How long a last reply may take to reach a client that does not read.
+    static let closingGrace = 10.0
+
+    /// Called by the loop when `deadline` has passed.
+    func checkDeadline(now: Double) {
+        guard now >= deadline else { return }
+        switch phase {
+        case .proxyHeader:
             finish("PROXY header timeout")
-        case .connecting where elapsed > config.connectTimeout:
-            backendFailed("connect timeout")
-        case .dialogue, .relaying:
-            if now - lastActivity > config.idleTimeout { finish("idle timeout") }
-        case .closing(let reason) where elapsed > 10:
+        case .handshaking:
+            finish("handshake timeout")
+        case .connecting, .dialogue:
+            if now >= preRelayDeadline {
+                // The client gets the protocol's refusal (in plaintext or inside TLS, as the dialogue stands).
+                refuse("handshake timeout")
+            } else if phase == .connecting {
+                backendFailed("connect timeout")
+            } else {
+                finish("idle timeout")
+            }
+        case .relaying:
+            finish("idle timeout")
+        case .closing(let reason):
             finish(reason)
-        default:
+        case .closed:
             break
         }
     }
