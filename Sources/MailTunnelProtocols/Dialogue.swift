@@ -28,8 +28,8 @@ public protocol MailDialogue {
     var authenticatedUser: String? { get }
     /// Authentication attempts that failed on this connection.
     var failures: Int { get }
-    /// After `.relay`: the guard that must watch the rest of an SMTP session whose backend trusts mailtunnel's
-    /// XCLIENT (it already saw the commands the dialogue passed on), or nil.
+    /// After `.relay`: the guard that must watch the rest of the SMTP session (it already saw the commands the
+    /// dialogue passed on and knows what the backend offered), or nil to let the engine start a fresh one.
     mutating func takeRelayGuard() -> SMTPRelayGuard?
 }
 

@@ -7,7 +7,11 @@
 ///   command before success get 530.
 /// - On success, with `xclient`, the backend is told the client's address and login (XCLIENT), its fresh
 ///   greeting swallowed and the client's EHLO replayed silently, all before the client hears 235, so the
-///   backend is ready for MAIL the moment the session is relayed.
+///   backend is ready for MAIL the moment the session is relayed. With `xclient`, a greeting other than 220 or
+///   a failed hand-over (XCLIENT or the replayed EHLO refused) gives `421 4.3.0` and a close: no client command
+///   reaches a backend that does not know who the client is.
+/// - The relayed session is watched by an `SMTPRelayGuard` that starts with what the backend's latest EHLO
+///   reply (the replayed one after XCLIENT) offered.
 /// - Certificate mode with a verified identity: the client counts as authenticated from the start; its
 ///   first transaction command triggers the same hand-over and is then forwarded.
 ///
@@ -55,6 +59,8 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     private var backendReplies = SMTPReplyReader()
     /// The client's last accepted EHLO/HELO line, replayed after XCLIENT resets the backend session.
     private var heloLine: [UInt8]?
+    /// What the backend's reply to the latest EHLO/HELO offered: the relay guard starts from it.
+    private var backendExtensions = SMTPExtensions.none
     private var handedOverGuard: SMTPRelayGuard?
 
     public mutating func takeRelayGuard() -> SMTPRelayGuard? {
@@ -163,12 +169,16 @@ public struct SMTPAuthGateDialogue: MailDialogue {
         case .awaitingGreeting:
             guard reply.code == 220 else {
                 state = .finished
-                return [.sendToClient(reply.bytes), .close(reason: "backend greeting was \(reply.code), not 220")]
+                // Without XCLIENT the backend refuses in its own words; with it, the failed hand-over is ours.
+                let text = sendXCLIENT ? Self.handoverFailed : reply.bytes
+                return [.sendToClient(text), .close(reason: "backend greeting was \(reply.code), not 220")]
             }
             state = .ready
             return [.sendToClient(reply.bytes)]
         case .awaitingHeloReply(let isEHLO, let line):
             state = .ready
+            // A refused EHLO/HELO may have reset the backend's session as well: assume nothing is offered.
+            backendExtensions = isEHLO ? SMTPExtensions(ehloReply: reply) : .none
             guard reply.isPositiveCompletion else { return [.sendToClient(reply.bytes)] }
             heloLine = line
             return [.sendToClient(isEHLO ? rewriteEHLO(reply).bytes : reply.bytes)]
@@ -373,7 +383,7 @@ public struct SMTPAuthGateDialogue: MailDialogue {
         do {
             commands = try XCLIENT.commands(XCLIENT.attributes(client: client, login: user))
         } catch {
-            return abortHandover(completion, reason: "cannot build XCLIENT: \(error)")
+            return abortHandover(reason: "cannot build XCLIENT: \(error)")
         }
         guard let first = commands.first else { return finish(completion) }
         state = .handingOver(.xclientReply(remaining: Array(commands.dropFirst())), completion)
@@ -385,19 +395,24 @@ public struct SMTPAuthGateDialogue: MailDialogue {
         case .xclientReply(let remaining):
             // Postfix's XCLIENT success reply is the new session's 220 greeting: the client must not see it.
             guard XCLIENT.outcome(of: reply) == .accepted else {
-                return abortHandover(completion, reason: "backend rejected XCLIENT: \(reply.code) \(reply.lines.first ?? "")")
+                return abortHandover(reason: "backend rejected XCLIENT: \(reply.code) \(reply.lines.first ?? "")")
             }
             if let next = remaining.first {
                 state = .handingOver(.xclientReply(remaining: Array(remaining.dropFirst())), completion)
                 return [.sendToBackend(next)]
             }
-            guard let heloLine else { return finish(completion) }
+            guard let heloLine else {
+                backendExtensions = .none  // XCLIENT reset the session and nothing was replayed
+                return finish(completion)
+            }
             state = .handingOver(.ehloReply, completion)
             return [.sendToBackend(heloLine + [0x0D, 0x0A])]
         case .ehloReply:
             guard reply.isPositiveCompletion else {
-                return abortHandover(completion, reason: "backend refused the replayed EHLO after XCLIENT: \(reply.code)")
+                return abortHandover(reason: "backend refused the replayed EHLO after XCLIENT: \(reply.code)")
             }
+            let replayedEHLO = heloLine.map { $0.prefix(5).asciiEqualsUppercase("EHLO ") } ?? false
+            backendExtensions = replayedEHLO ? SMTPExtensions(ehloReply: reply) : .none
             return finish(completion)
         }
     }
@@ -406,18 +421,17 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     private mutating func finish(_ completion: Completion) -> [DialogueAction] {
         state = .finished
         var actions: [DialogueAction] = []
-        // Once the backend trusts this session's XCLIENT, everything the client says goes through a guard,
-        // starting with what it pipelined behind its authentication.
-        var relayGuard: SMTPRelayGuard? = sendXCLIENT ? SMTPRelayGuard() : nil
-        func guarded(_ bytes: [UInt8]) -> [UInt8] {
-            guard var watcher = relayGuard else { return bytes }
-            let out = watcher.fromClient(bytes[...])
-            relayGuard = watcher
-            return out
+        // Everything the client says from now on goes through a guard, starting with what it pipelined behind
+        // its authentication: the backend may trust mailtunnel's address for XCLIENT whether or not we use it.
+        var relayGuard = SMTPRelayGuard(extensions: backendExtensions)
+        func guarded(_ bytes: [UInt8]) -> [DialogueAction] {
+            let out = relayGuard.fromClient(bytes[...])
+            let replies = relayGuard.takeClientReplies()
+            return (out.isEmpty ? [] : [.sendToBackend(out)]) + (replies.isEmpty ? [] : [.sendToClient(replies)])
         }
         switch completion {
         case .answer235: actions.append(.sendToClient(Array("235 2.7.0 Authentication successful\r\n".utf8)))
-        case .forward(let line): actions.append(.sendToBackend(guarded(line)))
+        case .forward(let line): actions += guarded(line)
         }
         // RFC 4954: a second AUTH after success gets 503. Pipelined AUTH lines are answered here rather
         // than handed to a backend that may still accept AUTH.
@@ -428,10 +442,7 @@ public struct SMTPAuthGateDialogue: MailDialogue {
             }
         }
         let rest = clientLines.takeRemaining()
-        if !rest.isEmpty {
-            let out = guarded(rest)
-            if !out.isEmpty { actions.append(.sendToBackend(out)) }
-        }
+        if !rest.isEmpty { actions += guarded(rest) }
         handedOverGuard = relayGuard
         actions.append(.relay)
         return actions
@@ -447,15 +458,14 @@ public struct SMTPAuthGateDialogue: MailDialogue {
         return String(decoding: verb, as: UTF8.self).uppercased() == "AUTH"
     }
 
-    private mutating func abortHandover(_ completion: Completion, reason: String) -> [DialogueAction] {
+    /// The client would reach a backend that does not know who it is: 421 and close, whatever the client was
+    /// waiting for (a 454 to AUTH would invite it to carry on in a session that is about to end).
+    private mutating func abortHandover(reason: String) -> [DialogueAction] {
         state = .finished
-        let text: String
-        switch completion {
-        case .answer235: text = "454 4.7.0 Temporary authentication failure\r\n"
-        case .forward: text = "421 4.3.0 Mail service temporarily unavailable, try again later\r\n"
-        }
-        return [.sendToClient(Array(text.utf8)), .close(reason: reason)]
+        return [.sendToClient(Self.handoverFailed), .close(reason: reason)]
     }
+
+    private static let handoverFailed = Array("421 4.3.0 Mail service temporarily unavailable, try again later\r\n".utf8)
 
     // MARK: Helpers
 

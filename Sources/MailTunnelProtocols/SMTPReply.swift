@@ -68,3 +68,110 @@ public struct SMTPReplyReader {
         }
     }
 }
+
+/// What a backend offered in its latest EHLO reply, as far as mailtunnel must know it: CHUNKING decides whether
+/// the bytes after a `BDAT` line are message data to the backend or commands.
+public struct SMTPExtensions: Equatable, Sendable {
+    public var chunking: Bool
+
+    public init(chunking: Bool = false) { self.chunking = chunking }
+
+    /// Nothing offered (no EHLO yet, HELO, or a refused EHLO).
+    public static let none = SMTPExtensions()
+
+    /// From a complete reply to EHLO; anything but 250 offers nothing.
+    public init(ehloReply reply: SMTPReply) {
+        self.init(code: reply.code, texts: reply.lines.dropFirst().map { Array($0.utf8)[...] })
+    }
+
+    /// From a complete reply to EHLO as received.
+    public init(ehloReply reply: SMTPRawReply) {
+        self.init(code: reply.code, texts: reply.lines.dropFirst().map { $0.content.dropFirst(4) })
+    }
+
+    /// `texts`: the reply's lines after the first (which names the host), without the `ddd-` prefix.
+    private init(code: Int, texts: [ArraySlice<UInt8>]) {
+        chunking = code == 250 && texts.contains { SMTPRawReply.keyword(of: $0).asciiEqualsUppercase("CHUNKING") }
+    }
+}
+
+/// One complete reply exactly as the backend sent it, so that it can be passed on byte for byte.
+public struct SMTPRawReply: Equatable, Sendable {
+    public var code: Int
+    /// Every line with its own terminator (CRLF or bare LF).
+    public var lines: [LineReader.Line]
+
+    public init(code: Int, lines: [LineReader.Line]) { self.code = code; self.lines = lines }
+
+    public var bytes: [UInt8] { lines.flatMap(\.raw) }
+
+    /// The EHLO keyword a reply line's text (after `ddd-`) offers: up to the first blank or `=`.
+    static func keyword(of text: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        text.prefix { $0 > 0x20 && $0 != UInt8(ascii: "=") }
+    }
+
+    /// The reply without the lines after the first whose keyword is one of `keywords` (uppercase). If the last line
+    /// goes, the new last line gets the `ddd ` separator, so the reply stays well-formed; every kept byte is as
+    /// received.
+    public func removingExtensions(_ keywords: [String]) -> [UInt8] {
+        guard lines.count > 1 else { return bytes }
+        var kept = [lines[0]]
+        var lastDropped = false
+        for line in lines.dropFirst() {
+            let word = Self.keyword(of: line.content.dropFirst(4))
+            lastDropped = keywords.contains(where: { word.asciiEqualsUppercase($0) })
+            if !lastDropped { kept.append(line) }
+        }
+        if lastDropped, kept[kept.count - 1].content.count > 3 {
+            kept[kept.count - 1].raw[3] = UInt8(ascii: " ")
+        }
+        return kept.flatMap(\.raw)
+    }
+}
+
+/// Incremental reader of SMTP replies that keeps the bytes as received (`SMTPReplyReader` decodes them).
+public struct SMTPRawReplyReader: Sendable {
+    public enum Next: Equatable, Sendable {
+        case reply(SMTPRawReply)
+        case needMore
+        case invalid(String)
+    }
+
+    public let maxLines: Int
+    private var reader: LineReader
+    private var pending: [LineReader.Line] = []
+    private var pendingCode: Int?
+
+    public init(maxLineLength: Int = 1024, maxLines: Int = 100) {
+        reader = LineReader(maxLineLength: maxLineLength)
+        self.maxLines = maxLines
+    }
+
+    public mutating func append(_ bytes: ArraySlice<UInt8>) { reader.append(bytes) }
+
+    public mutating func next() -> Next {
+        while true {
+            switch reader.next() {
+            case .needMoreData: return .needMore
+            case .overlong: return .invalid("reply line longer than \(reader.maxLineLength) bytes")
+            case .line(let line):
+                let content = line.content
+                let digits = content.prefix(3)
+                guard digits.count == 3, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                      content.count == 3 || content[3] == UInt8(ascii: " ") || content[3] == UInt8(ascii: "-") else {
+                    return .invalid("malformed reply line")
+                }
+                let code = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+                if let pendingCode, pendingCode != code { return .invalid("reply code changed within a multi-line reply") }
+                pendingCode = code
+                pending.append(line)
+                if content.count > 3 && content[3] == UInt8(ascii: "-") {
+                    guard pending.count < maxLines else { return .invalid("reply longer than \(maxLines) lines") }
+                    continue
+                }
+                defer { pending = []; pendingCode = nil }
+                return .reply(SMTPRawReply(code: code, lines: pending))
+            }
+        }
+    }
+}

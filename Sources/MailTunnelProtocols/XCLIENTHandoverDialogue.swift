@@ -7,6 +7,10 @@
 /// - after a STARTTLS upgrade (`greeted: true`, started by `tlsEstablished()`): the client already saw a greeting,
 ///   so XCLIENT's fresh 220 is swallowed and the client's new EHLO meets the reset session.
 /// Client bytes that arrive during the hand-over are held and pass through the relay guard afterwards.
+///
+/// Fails closed: a greeting other than 220, a refused XCLIENT, a malformed reply or a backend that closes gives
+/// the client `421 4.3.0` and a close. Relaying anyway would let the client talk to a backend that takes it for
+/// mailtunnel itself, and no held client byte is ever sent.
 public struct XCLIENTHandoverDialogue: MailDialogue {
     private enum State: Sendable { case awaitingGreeting, sending(remaining: [[UInt8]]), done, failed }
 
@@ -19,6 +23,7 @@ public struct XCLIENTHandoverDialogue: MailDialogue {
     private var originalGreeting: [UInt8]?
     private var relayGuard: SMTPRelayGuard?
     private static let maxHeldClientBytes = 16 * 1024
+    private static let unavailable = Array("421 4.3.0 Mail service temporarily unavailable\r\n".utf8)
 
     public init(commands: [[UInt8]], greeted: Bool) {
         self.commands = commands
@@ -50,7 +55,7 @@ public struct XCLIENTHandoverDialogue: MailDialogue {
             case .needMore: return actions
             case .invalid(let why):
                 state = .failed
-                return actions + [.sendToClient(Array("421 4.3.0 Backend error\r\n".utf8)), .close(reason: "backend sent a malformed reply: \(why)")]
+                return actions + [.sendToClient(Self.unavailable), .close(reason: "backend sent a malformed reply: \(why)")]
             case .reply(let reply):
                 actions += handle(reply)
                 switch state {
@@ -64,7 +69,7 @@ public struct XCLIENTHandoverDialogue: MailDialogue {
 
     public mutating func backendClosed() -> [DialogueAction] {
         state = .failed
-        return [.sendToClient(Array("421 4.3.0 Mail service temporarily unavailable\r\n".utf8)), .close(reason: "backend closed during the XCLIENT hand-over")]
+        return [.sendToClient(Self.unavailable), .close(reason: "backend closed during the XCLIENT hand-over")]
     }
 
     public mutating func takeRelayGuard() -> SMTPRelayGuard? {
@@ -75,8 +80,12 @@ public struct XCLIENTHandoverDialogue: MailDialogue {
     private mutating func handle(_ reply: SMTPReply) -> [DialogueAction] {
         switch state {
         case .awaitingGreeting:
-            guard reply.code == 220, let first = commands.first else {
-                // A backend that refuses service says so to the client in its own words.
+            guard reply.code == 220 else {
+                state = .failed
+                let text = String(decoding: reply.bytes, as: UTF8.self).trimmingTrailingNewlines
+                return [.sendToClient(Self.unavailable), .close(reason: "backend greeting was not 220: \(text)")]
+            }
+            guard let first = commands.first else {
                 state = .done
                 return [.sendToClient(reply.bytes)]
             }
@@ -87,8 +96,7 @@ public struct XCLIENTHandoverDialogue: MailDialogue {
             guard case .accepted = XCLIENT.outcome(of: reply) else {
                 state = .failed
                 let text = String(decoding: reply.bytes, as: UTF8.self).trimmingTrailingNewlines
-                return [.sendToClient(Array("421 4.3.0 Mail service temporarily unavailable\r\n".utf8)),
-                        .close(reason: "backend refused XCLIENT: \(text)")]
+                return [.sendToClient(Self.unavailable), .close(reason: "backend refused XCLIENT: \(text)")]
             }
             if let next = remaining.first {
                 state = .sending(remaining: Array(remaining.dropFirst()))
@@ -103,11 +111,14 @@ public struct XCLIENTHandoverDialogue: MailDialogue {
     }
 
     private mutating func handOver() -> [DialogueAction] {
+        // XCLIENT reset the backend's session: nothing is offered until the client's own EHLO is answered.
         var watcher = SMTPRelayGuard()
         var actions: [DialogueAction] = []
         if !heldClientBytes.isEmpty {
             let out = watcher.fromClient(heldClientBytes[...])
             if !out.isEmpty { actions.append(.sendToBackend(out)) }
+            let replies = watcher.takeClientReplies()
+            if !replies.isEmpty { actions.append(.sendToClient(replies)) }
             heldClientBytes = []
         }
         relayGuard = watcher

@@ -236,7 +236,7 @@ let rewrittenEHLO = "250-backend.example.org\r\n250-PIPELINING\r\n250-SIZE 10240
         greeted(&gate)
         _ = gate.client("AUTH PLAIN \(plainAlice)\r\n")
         #expect(gate.backend("550 5.7.0 Error: insufficient authorization\r\n") == [
-            toClient("454 4.7.0 Temporary authentication failure\r\n"),
+            toClient("421 4.3.0 Mail service temporarily unavailable, try again later\r\n"),
             .close(reason: "backend rejected XCLIENT: 550 5.7.0 Error: insufficient authorization"),
         ])
     }

@@ -24,10 +24,20 @@ private func relay(_ input: String, cuts: [Int], prepare: (inout SMTPRelayGuard)
     return text(out)
 }
 
+extension SMTPRelayGuard {
+    /// Backend bytes in; the client input they release (for the backend) out.
+    mutating func released(_ bytes: ArraySlice<UInt8>) -> [UInt8] { fromBackend(bytes).toBackend }
+}
+
+/// A guard for a session whose backend offered CHUNKING in its latest EHLO reply.
+private func chunkingOffered(_ guardState: inout SMTPRelayGuard) {
+    guardState = SMTPRelayGuard(extensions: SMTPExtensions(chunking: true))
+}
+
 /// A guard whose client has sent DATA and been answered 354: message content comes next.
 private func inMessageContent(_ guardState: inout SMTPRelayGuard) {
     _ = guardState.fromClient(s("DATA\r\n"))
-    _ = guardState.fromBackend(s("354 End data with <CR><LF>.<CR><LF>\r\n"))
+    _ = guardState.released(s("354 End data with <CR><LF>.<CR><LF>\r\n"))
 }
 
 /// Checks that `input` comes out as `expected` in one piece, cut once at every position, and byte by byte.
@@ -111,9 +121,9 @@ struct SMTPRelayGuardTests {
         let session = "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nSubject: x\r\n\r\nXCLIENT LOGIN=evil\r\n.\r\nXCLIENT LOGIN=evil\r\nQUIT\r\n"
         #expect(text(guardState.fromClient(s(session))) == "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
         #expect(guardState.isHoldingClientInput)
-        #expect(text(guardState.fromBackend(s("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"))) == "")
+        #expect(text(guardState.released(s("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"))) == "")
         #expect(guardState.isHoldingClientInput)
-        let released = guardState.fromBackend(s("354 End data with <CR><LF>.<CR><LF>\r\n"))
+        let released = guardState.released(s("354 End data with <CR><LF>.<CR><LF>\r\n"))
         #expect(text(released) == "Subject: x\r\n\r\nXCLIENT LOGIN=evil\r\n.\r\n" + denied + "QUIT\r\n")
         #expect(!guardState.isHoldingClientInput)
         #expect(!guardState.isInMessageContent)
@@ -124,7 +134,7 @@ struct SMTPRelayGuardTests {
         var guardState = SMTPRelayGuard()
         #expect(text(guardState.fromClient(s("DATA\r\nXCLIENT LOGIN=evil\r\nNOOP\r\n"))) == "DATA\r\n")
         #expect(guardState.isHoldingClientInput)
-        #expect(text(guardState.fromBackend(s("554 5.5.1 Error: no valid recipients\r\n"))) == denied + "NOOP\r\n")
+        #expect(text(guardState.released(s("554 5.5.1 Error: no valid recipients\r\n"))) == denied + "NOOP\r\n")
         #expect(!guardState.isHoldingClientInput)
         #expect(!guardState.isInMessageContent)
     }
@@ -135,7 +145,7 @@ struct SMTPRelayGuardTests {
             var guardState = SMTPRelayGuard()
             #expect(text(guardState.fromClient(s(line + "XCLIENT LOGIN=evil\r\n"))) == line)
             #expect(guardState.isHoldingClientInput)
-            #expect(text(guardState.fromBackend(s("501 5.5.4 Syntax: DATA\r\n"))) == denied)
+            #expect(text(guardState.released(s("501 5.5.4 Syntax: DATA\r\n"))) == denied)
         }
     }
 
@@ -172,11 +182,11 @@ struct SMTPRelayGuardTests {
         // An engine that keeps reading anyway: everything is kept, nothing passed.
         #expect(text(guardState.fromClient(s(" body\r\n.\r\nMAIL FROM:<x@y>\r\n"))) == "")
         #expect(text(guardState.fromClient(s("DATA\r\nsecond\r\n.\r\nXCLIENT LOGIN=evil\r\n"))) == "")
-        #expect(text(guardState.fromBackend(s("354 go\r\n"))) == "first body\r\n.\r\nMAIL FROM:<x@y>\r\nDATA\r\n")
+        #expect(text(guardState.released(s("354 go\r\n"))) == "first body\r\n.\r\nMAIL FROM:<x@y>\r\nDATA\r\n")
         #expect(guardState.isHoldingClientInput)  // the second DATA awaits its own reply
         // Replies to the first message and MAIL come first; only the third is the second DATA's.
-        #expect(text(guardState.fromBackend(s("250 2.0.0 Ok: queued\r\n250 2.1.0 Ok\r\n"))) == "")
-        #expect(text(guardState.fromBackend(s("354 go\r\n"))) == "second\r\n.\r\n" + denied)
+        #expect(text(guardState.released(s("250 2.0.0 Ok: queued\r\n250 2.1.0 Ok\r\n"))) == "")
+        #expect(text(guardState.released(s("354 go\r\n"))) == "second\r\n.\r\n" + denied)
         #expect(!guardState.isHoldingClientInput)
     }
 
@@ -186,7 +196,7 @@ struct SMTPRelayGuardTests {
         let replies = b("250-mail.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n250 2.0.0 Ok\r\n354-one\r\n354 two\r\n")
         var released: [UInt8] = []
         for index in replies.indices {  // byte by byte: reply lines split everywhere
-            released += guardState.fromBackend(replies[index...index])
+            released += guardState.released(replies[index...index])
             if index < replies.count - 1 { #expect(released.isEmpty && guardState.isHoldingClientInput) }
         }
         #expect(text(released) == "body\r\n.\r\n")
@@ -195,7 +205,7 @@ struct SMTPRelayGuardTests {
 
     @Test func unsolicitedRepliesAreIgnored() {
         var guardState = SMTPRelayGuard()
-        #expect(guardState.fromBackend(s("421 4.4.2 timeout\r\n")).isEmpty)
+        #expect(guardState.fromBackend(s("421 4.4.2 timeout\r\n")) == .init(toClient: b("421 4.4.2 timeout\r\n")))
         #expect(guardState.outstandingReplies == 0)
         #expect(guardState.failure == nil)
     }
@@ -207,8 +217,8 @@ struct SMTPRelayGuardTests {
         let chunk2 = "XCLIENT LOGIN=evil"
         let input = "BDAT \(b(chunk1).count)\r\n\(chunk1)bdat \(b(chunk2).count) last\r\n\(chunk2)XCLIENT LOGIN=evil\r\nBDAT 0 LAST\r\nQUIT\r\n"
         let expected = "BDAT \(b(chunk1).count)\r\n\(chunk1)bdat \(b(chunk2).count) last\r\n\(chunk2)" + denied + "BDAT 0 LAST\r\nQUIT\r\n"
-        expectEverySplit(input, expected)
-        var guardState = SMTPRelayGuard()
+        expectEverySplit(input, expected, prepare: chunkingOffered)
+        var guardState = SMTPRelayGuard(extensions: SMTPExtensions(chunking: true))
         _ = guardState.fromClient(s(input))
         #expect(guardState.outstandingReplies == 5)
         #expect(!guardState.isHoldingClientInput)  // BDAT is answered after its chunk: nothing to wait for
@@ -219,10 +229,11 @@ struct SMTPRelayGuardTests {
         // then treat the following bytes as commands.
         for line in ["BDAT  5\r\n", " BDAT 5\r\n", "BDAT\t5\r\n", "BDAT 5 LAST x\r\n", "BDAT -5\r\n", "BDAT\r\n",
                      "BDAT 5\r\r\n", "BDAT 1234567890123456789\r\n", "BDAT 5LAST\r\n"] {
+            expectEverySplit(line + "XCLIENT LOGIN=evil\r\n", denied + denied, prepare: chunkingOffered)
             expectEverySplit(line + "XCLIENT LOGIN=evil\r\n", denied + denied)
         }
         let overlong = "BDAT 5 " + String(repeating: " ", count: 600) + "\r\nNOOP\r\n"
-        expectEverySplit(overlong, denied + "NOOP\r\n")
+        expectEverySplit(overlong, denied + "NOOP\r\n", prepare: chunkingOffered)
     }
 
     // MARK: Failures
@@ -230,7 +241,7 @@ struct SMTPRelayGuardTests {
     @Test func malformedBackendReplyFailsClosed() {
         var guardState = SMTPRelayGuard()
         _ = guardState.fromClient(s("DATA\r\nXCLIENT LOGIN=evil\r\n"))
-        #expect(guardState.fromBackend(s("hello there\r\n")).isEmpty)
+        #expect(guardState.released(s("hello there\r\n")).isEmpty)
         #expect(guardState.failure != nil)
         #expect(!guardState.isHoldingClientInput)
         #expect(guardState.fromClient(s("NOOP\r\n")).isEmpty)
@@ -244,7 +255,7 @@ struct SMTPRelayGuardTests {
         #expect(guardState.failure == nil)
         #expect(guardState.fromClient(s("a")).isEmpty)
         #expect(guardState.failure != nil)
-        #expect(guardState.fromBackend(s("354 go\r\n")).isEmpty)
+        #expect(guardState.released(s("354 go\r\n")).isEmpty)
     }
 
     // MARK: Randomised
@@ -252,8 +263,9 @@ struct SMTPRelayGuardTests {
     @Test func randomCutsGiveTheSameOutput() {
         let fragments = ["MAIL FROM:<a@b>\r\n", "XCLIENT LOGIN=evil\r\n", "xforward ADDR=1.2.3.4\n", "DATA\r\n",
                          "\r\n.\r\n", "\n.\n", "..XCLIENT\r\n", "BDAT 7\r\n", "BDAT 3 LAST\r\n", "STARTTLS\r\n",
-                         "  \r\n", "XCL", "IENT", "DA", "TA\r\n", "\r", "\n", "."]
-        let backend = ["250 ok\r\n", "354 go\r\n", "554 no\r\n", "250-a\r\n250 b\r\n"]
+                         "  \r\n", "XCL", "IENT", "DA", "TA\r\n", "\r", "\n", ".", "EHLO c\r\n", "HELO c\r\n", "EH"]
+        let backend = ["250 ok\r\n", "354 go\r\n", "554 no\r\n", "250-a\r\n250 b\r\n", "250-a\r\n250 CHUNKING\r\n",
+                       "250-a\r\n250-XCLIENT ADDR\r\n250 CHUNKING\r\n"]
         var rng = SeededGenerator(seed: 42)
         for round in 0..<300 {
             var script: [(client: Bool, bytes: [UInt8])] = []
@@ -265,29 +277,35 @@ struct SMTPRelayGuardTests {
                 }
             }
             // Reference: each fragment in one call. Then: every client fragment cut at a random place.
-            func run(cut: Bool, rng: inout SeededGenerator) -> ([UInt8], Int, Bool) {
-                var guardState = SMTPRelayGuard()
+            let chunking = round % 2 == 0
+            func run(cut: Bool, rng: inout SeededGenerator) -> ([UInt8], [UInt8], Int, Bool) {
+                var guardState = SMTPRelayGuard(extensions: SMTPExtensions(chunking: chunking))
                 var out: [UInt8] = []
+                var toClient: [UInt8] = []
                 for step in script {
                     if step.client {
                         let split = cut ? Int.random(in: 0...step.bytes.count, using: &rng) : step.bytes.count
                         out += guardState.fromClient(step.bytes[..<split])
                         out += guardState.fromClient(step.bytes[split...])
+                        toClient += guardState.takeClientReplies()
                     } else {
-                        out += guardState.fromBackend(step.bytes[...])
+                        let result = guardState.fromBackend(step.bytes[...])
+                        out += result.toBackend
+                        toClient += result.toClient
                     }
                 }
-                return (out, guardState.outstandingReplies, guardState.isHoldingClientInput)
+                return (out, toClient, guardState.outstandingReplies, guardState.isHoldingClientInput)
             }
             let whole = run(cut: false, rng: &rng)
             let cut = run(cut: true, rng: &rng)
-            #expect(whole.0 == cut.0, "round \(round)")
-            #expect(whole.1 == cut.1 && whole.2 == cut.2, "round \(round)")
+            #expect(whole.0 == cut.0 && whole.1 == cut.1, "round \(round)")
+            #expect(whole.2 == cut.2 && whole.3 == cut.3, "round \(round)")
+            #expect(!text(whole.1).contains("XCLIENT"), "round \(round)")
         }
     }
 
     @Test func passThroughPrefixCoversContentAndChunksOnly() {
-        var guardState = SMTPRelayGuard()
+        var guardState = SMTPRelayGuard(extensions: SMTPExtensions(chunking: true))
         let commands = b("MAIL FROM:<a@b>\r\n")
         #expect(commands.withUnsafeBytes { guardState.passThroughPrefix($0) } == 0)  // command mode: use fromClient
         inMessageContent(&guardState)
@@ -361,22 +379,32 @@ struct SMTPRelayGuardTests {
     // MARK: Against a backend model
 
     /// Drives the guard against a model of Postfix's reading rules (lines end at LF, every CR before it stripped,
-    /// verbs split on blanks, `.` alone ends content, BDAT consumes its chunk) with replies delivered late and in
-    /// random pieces, and checks the property the guard exists for: the backend never executes a denied verb.
-    @Test func theBackendNeverExecutesADeniedVerb() {
+    /// verbs split on blanks, `.` alone ends content, BDAT consumes its chunk when CHUNKING was offered) and of a
+    /// legacy MTA (no CHUNKING: BDAT is an unknown command and its "chunk" more commands), with replies delivered
+    /// late and in random pieces, and checks the property the guard exists for: the backend never executes a
+    /// denied verb, and the client never sees it offered.
+    @Test(arguments: [false, true])
+    func theBackendNeverExecutesADeniedVerb(offersChunking: Bool) {
         let fragments = ["MAIL FROM:<a@b>\r\n", "RCPT TO:<c@d>\r\n", "DATA\r\n", "data\n", "DATA x\r\n",
                          "XCLIENT LOGIN=evil\r\n", " xclient login=evil\n", "XFORWARD ADDR=192.0.2.1\r\n",
                          "STARTTLS\r\n", "\r\n.\r\n", "\n.\n", "\r\n.\r\r\n", ".\r\n", "..\r\n", "\r\n",
                          "XCL", "IENT LOGIN=evil\r\n", "BDAT 5\r\n", "BDAT 0 LAST\r\n", "BDAT 3 last\r\n",
-                         "BDAT  4\r\n", "BDAT 7LAST\r\n", "NOOP\r\n", "RSET\r\n"]
-        var rng = SeededGenerator(seed: 7)
+                         "BDAT  4\r\n", "BDAT 7LAST\r\n", "NOOP\r\n", "RSET\r\n", "EHLO c\r\n", "HELO c\r\n",
+                         "ehlo c\n", "BDAT 20 LAST\r\nXCLIENT LOGIN=evil\r\n"]
+        var rng = SeededGenerator(seed: offersChunking ? 7 : 8)
         var problems: [String] = []
         for round in 0..<400 {
             var guardState = SMTPRelayGuard()
-            var backend = BackendModel()
+            var backend = BackendModel(offersChunking: offersChunking)
             var replies: [UInt8] = []  // written by the backend, not yet seen by the guard
+            var clientSaw: [UInt8] = []
             func toBackend(_ bytes: [UInt8], _ rng: inout SeededGenerator) {
                 replies += backend.receive(bytes, &rng)
+            }
+            func fromBackend(_ bytes: [UInt8], _ rng: inout SeededGenerator) {
+                let out = guardState.fromBackend(bytes[...])
+                clientSaw += out.toClient
+                toBackend(out.toBackend, &rng)
             }
             for _ in 0..<40 {
                 var input: [UInt8] = []
@@ -391,18 +419,22 @@ struct SMTPRelayGuardTests {
                 let split = Int.random(in: 0...input.count, using: &rng)
                 toBackend(guardState.fromClient(input[..<split]), &rng)
                 toBackend(guardState.fromClient(input[split...]), &rng)
+                clientSaw += guardState.takeClientReplies()
                 // Deliver some of the backend's replies, cut anywhere.
                 if !replies.isEmpty, Bool.random(using: &rng) {
                     let count = Int.random(in: 0...replies.count, using: &rng)
                     let delivered = Array(replies[..<count])
                     replies.removeFirst(count)
-                    toBackend(guardState.fromBackend(delivered[...]), &rng)
+                    fromBackend(delivered, &rng)
                 }
             }
             while !replies.isEmpty {  // let everything settle
                 let delivered = replies
                 replies = []
-                toBackend(guardState.fromBackend(delivered[...]), &rng)
+                fromBackend(delivered, &rng)
+            }
+            if text(clientSaw).contains("XCLIENT") || text(clientSaw).contains("XFORWARD") {
+                problems.append("round \(round): the client saw a trust extension offered")
             }
             if let failure = guardState.failure { problems.append("round \(round): failure \(failure)") }
             if !backend.violations.isEmpty { problems.append("round \(round): executed \(backend.violations)") }
@@ -422,6 +454,11 @@ private struct BackendModel {
     private var mode = Mode.command
     private var line: [UInt8] = []
     private(set) var violations: [String] = []
+    /// Whether this server implements CHUNKING at all, and whether the current session was offered it by EHLO.
+    let offersChunking: Bool
+    private var sessionHasChunking = false
+
+    init(offersChunking: Bool) { self.offersChunking = offersChunking }
 
     var isInData: Bool { if case .data = mode { return true } else { return false } }
     var isInChunk: Bool { if case .chunk = mode { return true } else { return false } }
@@ -460,7 +497,14 @@ private struct BackendModel {
                 }
             case "DATA":
                 replies += b("501 5.5.4 Syntax: DATA\r\n")
-            case "BDAT" where (2...3).contains(words.count) && words[1].allSatisfy(\.isASCII) && Int(words[1]) != nil
+            case "EHLO" where words.count == 2:
+                sessionHasChunking = offersChunking
+                replies += b("250-model.example\r\n250-PIPELINING\r\n" + (offersChunking ? "250-CHUNKING\r\n" : "")
+                             + "250-XFORWARD NAME ADDR\r\n250 XCLIENT NAME ADDR LOGIN\r\n")
+            case "HELO" where words.count == 2:
+                sessionHasChunking = false
+                replies += b("250 model.example\r\n")
+            case "BDAT" where sessionHasChunking && (2...3).contains(words.count) && words[1].allSatisfy(\.isASCII) && Int(words[1]) != nil
                 && (words.count == 2 || words[2] == "LAST"):
                 let size = Int(words[1])!
                 if size == 0 { replies += b("250 2.0.0 Ok: chunk\r\n") } else { mode = .chunk(size) }

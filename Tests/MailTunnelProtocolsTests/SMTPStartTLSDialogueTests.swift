@@ -81,6 +81,13 @@ import MailTunnelProtocols
                 == [toClient("250-mx\r\n250 STARTTLS\r\n")])
     }
 
+    @Test func trustExtensionsAreHiddenAndChunkingKept() {
+        var dialogue = greeted()
+        _ = dialogue.receiveFromClient(s("EHLO x\r\n"))
+        #expect(dialogue.receiveFromBackend(s("250-mx\r\n250-XFORWARD NAME ADDR\r\n250-CHUNKING\r\n250 xclient NAME\r\n"))
+                == [toClient("250-mx\r\n250-CHUNKING\r\n250 STARTTLS\r\n")])
+    }
+
     @Test func refusedEHLOPassesUnchanged() {
         var dialogue = greeted()
         _ = dialogue.receiveFromClient(s("EHLO\r\n"))

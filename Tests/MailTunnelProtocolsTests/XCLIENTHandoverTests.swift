@@ -35,10 +35,26 @@ import Testing
                             .close(reason: "backend refused XCLIENT: 550 5.7.0 Error: insufficient authorization")])
     }
 
-    @Test func backendRefusingServiceIsPassedOn() {
-        var dialogue = XCLIENTHandoverDialogue(commands: [xclient], greeted: false)
-        let actions = dialogue.receiveFromBackend(Array("554 5.3.2 go away\r\n".utf8)[...])
-        #expect(actions == [toClient("554 5.3.2 go away\r\n"), .relay])
+    @Test func greetingOtherThan220FailsClosed() {
+        // Relaying would hand the client to a backend that takes it for mailtunnel: 421 and close instead, and
+        // nothing the client sent early is ever passed on.
+        for greeting in ["554 5.3.2 go away\r\n", "421 4.3.2 busy\r\n", "220-almost\r\n250 no\r\n"] {
+            var dialogue = XCLIENTHandoverDialogue(commands: [xclient], greeted: false)
+            #expect(dialogue.receiveFromClient(Array("EHLO early\r\nMAIL FROM:<a@b>\r\n".utf8)[...]) == [])
+            let actions = dialogue.receiveFromBackend(Array(greeting.utf8)[...])
+            #expect(actions.first == toClient("421 4.3.0 Mail service temporarily unavailable\r\n"), "\(greeting)")
+            #expect(actions.count == 2 && !sendsToBackend(actions) && !actions.contains(.relay), "\(greeting)")
+            if case .close = actions.last {} else { Issue.record("no close after \(greeting)") }
+            #expect(dialogue.takeRelayGuard() == nil)
+        }
+    }
+
+    @Test func heldBDATWithoutEHLOIsAnsweredByTheGuard() {
+        var dialogue = XCLIENTHandoverDialogue(commands: [xclient], greeted: true)
+        _ = dialogue.tlsEstablished()
+        _ = dialogue.receiveFromClient(Array("BDAT 20\r\nXCLIENT LOGIN=mall\r\nNOOP\r\n".utf8)[...])
+        let actions = dialogue.receiveFromBackend(Array("220 ok\r\n".utf8)[...])
+        #expect(actions == [toBackend("NOOP\r\n"), .sendToClient(SMTPRelayGuard.bdatRefusal), .relay])
     }
 }
 

@@ -173,6 +173,16 @@ def smtp_ehlo(c: LineClient, name: str = "client.example.org") -> list[bytes]:
     return reply
 
 
+def without_trust_extensions(reply: list[bytes]) -> list[bytes]:
+    """An EHLO reply as mailtunnel's relay guard passes it on: lines offering XCLIENT, XFORWARD or STARTTLS
+    dropped (the client may use none of them through the tunnel), the last line's separator kept valid."""
+    kept = [reply[0]] + [l for l in reply[1:]
+                         if (l[4:].split() or [b""])[0].upper() not in (b"XCLIENT", b"XFORWARD", b"STARTTLS")]
+    if kept[-1] != reply[-1] and len(kept[-1]) > 3:
+        kept[-1] = kept[-1][:3] + b" " + kept[-1][4:]
+    return kept
+
+
 def ehlo_keywords(reply: list[bytes]) -> list[str]:
     """The extension keywords of an EHLO reply (upper case, first word of every line after the first)."""
     out = []

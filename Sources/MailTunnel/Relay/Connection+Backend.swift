@@ -71,7 +71,8 @@ extension Connection {
         } else if needsHandover {
             if startHandover(greeted: false) { pumpDialogue() }
         } else {
-            smtpGuard = config.protocol == .smtp && config.xclient ? SMTPRelayGuard() : nil
+            // Relayed from its start: the guard follows the backend's greeting and every reply after it.
+            smtpGuard = config.protocol == .smtp ? SMTPRelayGuard(awaitingGreeting: true) : nil
             enter(.relaying)
             pumpRelay()
         }

@@ -80,7 +80,7 @@ extension Connection {
             perform(dialogue?.tlsEstablished() ?? [])
             return phase != .closed
         }
-        smtpGuard = inheritedGuard ?? (config.protocol == .smtp && config.xclient ? SMTPRelayGuard() : nil)
+        smtpGuard = inheritedGuard ?? (config.protocol == .smtp ? SMTPRelayGuard() : nil)
         enter(.relaying)
         return true
     }

@@ -33,18 +33,13 @@ extension Connection {
             guard flushBackend() else { return false }
             if !toBackend.isEmpty { return before != toBackend.count }
         }
-        guard !clientEOF, canReadClient, !(smtpGuard?.isHoldingClientInput ?? false) else { return false }
+        guard !clientEOF, canReadClient, guardAcceptsClientInput else { return false }
         let scratch = loop.scratch
         switch readClient(into: scratch) {
         case .bytes(let n):
             let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
-            if smtpGuard != nil {
-                let allowed = smtpGuard!.fromClient(Array(bytes)[...])
-                if let failure = smtpGuard!.failure { finish("SMTP guard: \(failure)"); return false }
-                allowed.withUnsafeBytes { forward($0, toBackendSide: true) }
-            } else {
-                forward(bytes, toBackendSide: true)
-            }
+            if smtpGuard != nil { return guardClientBytes(bytes) }
+            forward(bytes, toBackendSide: true)
             return true
         case .wouldBlock:
             return false
@@ -69,12 +64,7 @@ extension Connection {
         switch readBackend(into: scratch) {
         case .bytes(let n):
             let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
-            if smtpGuard != nil {
-                // A backend reply may release client input the guard held (e.g. message content after 354).
-                let released = smtpGuard!.fromBackend(Array(bytes)[...])
-                if let failure = smtpGuard!.failure { finish("SMTP guard: \(failure)"); return false }
-                if !released.isEmpty { toBackend.append(released) }
-            }
+            if smtpGuard != nil { return guardBackendBytes(bytes) }
             forward(bytes, toBackendSide: false)
             return true
         case .wouldBlock:
@@ -90,7 +80,7 @@ extension Connection {
     }
 
     /// Writes freshly read bytes to the other side; what it does not take is queued (at most one read's worth).
-    private func forward(_ bytes: UnsafeRawBufferPointer, toBackendSide: Bool) {
+    func forward(_ bytes: UnsafeRawBufferPointer, toBackendSide: Bool) {
         var written = 0
         var outcome = IOOutcome.wouldBlock
         if toBackendSide ? backendWritable : canWriteClient {

@@ -43,7 +43,7 @@ final class Connection: DeadlineHolder {
     var handoverStarted = false
     /// A worker thread holds the dialogue (a libsasl2 call may block); nothing is read until it returns.
     var awaitingWorker = false
-    /// Watches an SMTP session relayed to a backend that trusts mailtunnel's XCLIENT.
+    /// Watches every relayed SMTP session (its backend may trust mailtunnel's address for XCLIENT).
     var smtpGuard: SMTPRelayGuard?
     var authFailures = 0
     /// The real client and the address it connected to, from an upstream load balancer's PROXY header.
