@@ -42,7 +42,7 @@ public final class Daemon: @unchecked Sendable {
         daemonSettings = config.daemon
         let loopCount = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 64))
         for index in 0..<loopCount {
-            let loop = try EventLoop(index: index)
+            let loop = try EventLoop(index: index, logger: logger)
             loop.start(name: "mailtunnel-loop-\(index)")
             loops.append(loop)
         }
