@@ -2,9 +2,11 @@
 import Glibc
 #endif
 import Dispatch
-import Logging
+public import Logging
+import MailTunnelProtocols
 import MailTunnelSASL
 import MailTunnelTLS
+import Synchronization
 
 /// Startup, signals, reload and graceful stop. Control work runs on one serial Dispatch queue;
 /// the data plane runs on the event loops.
