@@ -84,6 +84,13 @@ private func readiness(_ epoll: Epoll, of fd: Int32) throws -> Readiness? {
         #expect(throws: NetError.self) { try epoll.add(pair.local, .inputOutputEdgeTriggered) }
     }
 
+    @Test func waitFailuresAreThrownNotFatal() throws {
+        // epoll_wait refuses room for zero events (EINVAL): the error reaches the caller, which logs it and goes on.
+        let epoll = try Epoll(capacity: 0)
+        let failure = #expect(throws: NetError.self) { _ = try epoll.wait(timeoutMilliseconds: 0) }
+        #expect(failure?.operation == "epoll_wait")
+    }
+
     @Test func wakeEventIsLevelTriggeredUntilDrained() throws {
         let epoll = try Epoll()
         let wake = try WakeEvent()

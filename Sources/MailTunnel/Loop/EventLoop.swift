@@ -32,10 +32,11 @@ final class EventLoop: @unchecked Sendable {
     /// The longest pause after a failing `epoll_wait` (the pause doubles from 10 ms while it keeps failing).
     static let maxWaitBackoffMilliseconds: UInt32 = 1000
 
-    init(index: Int, logger: Logger) throws(NetError) {
+    /// `readyCapacity`: how many ready descriptors one wait reports at most (tests pass 0 to make every wait fail).
+    init(index: Int, logger: Logger, readyCapacity: Int = 256) throws(NetError) {
         self.index = index
         self.logger = logger
-        epoll = try Epoll()
+        epoll = try Epoll(capacity: readyCapacity)
         wake = try WakeEvent()
         try epoll.add(wake.fd, .input)
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
