@@ -1,7 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    // Imports are internal unless marked `public import`, so no C module leaks through a public API.
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
 
 let package = Package(
     name: "mailtunnel",
@@ -14,7 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // C is confined to these three targets.
+        // C is confined to these four targets: OpenSSL and libsasl2 (with their forwards in CMailTunnelShims),
+        // and the Linux calls the engine needs (CMailTunnelLinux).
         .systemLibrary(
             name: "COpenSSL",
             pkgConfig: "openssl",
@@ -29,6 +36,7 @@ let package = Package(
             name: "CMailTunnelShims",
             dependencies: ["COpenSSL", "CSASL"]
         ),
+        .target(name: "CMailTunnelLinux"),
         .target(
             name: "MailTunnelTLS",
             dependencies: ["CMailTunnelShims", "COpenSSL"],
@@ -46,7 +54,7 @@ let package = Package(
         .target(
             name: "MailTunnel",
             dependencies: [
-                "MailTunnelTLS", "MailTunnelProtocols", "MailTunnelSASL", "CMailTunnelShims",
+                "MailTunnelTLS", "MailTunnelProtocols", "MailTunnelSASL", "CMailTunnelLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "CMailTunnelShims.h"
 #include <stdlib.h>
 #include <openssl/bio.h>
@@ -8,33 +7,21 @@ uint64_t mt_ssl_op_no_compression(void) { return SSL_OP_NO_COMPRESSION; }
 uint64_t mt_ssl_op_no_renegotiation(void) { return SSL_OP_NO_RENEGOTIATION; }
 uint64_t mt_ssl_op_allow_client_renegotiation(void) { return SSL_OP_ALLOW_CLIENT_RENEGOTIATION; }
 uint64_t mt_ssl_op_cipher_server_preference(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
-uint64_t mt_ssl_op_no_ticket(void) { return SSL_OP_NO_TICKET; }
-uint64_t mt_ssl_op_ignore_unexpected_eof(void) { return SSL_OP_IGNORE_UNEXPECTED_EOF; }
 uint64_t mt_ssl_op_no_sslv3(void) { return SSL_OP_NO_SSLv3; }
 uint64_t mt_ssl_op_no_tlsv1(void) { return SSL_OP_NO_TLSv1; }
 uint64_t mt_ssl_op_no_tlsv1_1(void) { return SSL_OP_NO_TLSv1_1; }
 
 int mt_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }
 long mt_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
-long mt_SSL_set_mode(SSL *ssl, long mode) { return SSL_set_mode(ssl, mode); }
 long mt_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_session_cache_mode(ctx, mode); }
 long mt_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *x509) { return SSL_CTX_add_extra_chain_cert(ctx, x509); }
-long mt_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) { return SSL_CTX_set1_groups_list(ctx, list); }
-long mt_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *)) {
-    return SSL_CTX_set_tlsext_servername_callback(ctx, cb);
-}
-long mt_SSL_CTX_set_tlsext_servername_arg(SSL_CTX *ctx, void *arg) { return SSL_CTX_set_tlsext_servername_arg(ctx, arg); }
 long mt_BIO_get_mem_data(BIO *bio, char **pp) { return BIO_get_mem_data(bio, pp); }
 
 EVP_PKEY *mt_EVP_EC_gen_p256(void) { return EVP_EC_gen("P-256"); }
 
-int mt_sk_X509_num(const STACK_OF(X509) *sk) { return sk_X509_num(sk); }
-X509 *mt_sk_X509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
-void mt_sk_X509_pop_free(STACK_OF(X509) *sk) { sk_X509_pop_free(sk, X509_free); }
 int mt_sk_GENERAL_NAME_num(const GENERAL_NAMES *sk) { return sk_GENERAL_NAME_num(sk); }
 GENERAL_NAME *mt_sk_GENERAL_NAME_value(const GENERAL_NAMES *sk, int i) { return sk_GENERAL_NAME_value(sk, i); }
 void mt_GENERAL_NAMES_free(GENERAL_NAMES *names) { GENERAL_NAMES_free(names); }
-int mt_sk_X509_CRL_num(const STACK_OF(X509_CRL) *sk) { return sk_X509_CRL_num(sk); }
 
 int mt_GENERAL_NAME_type(const GENERAL_NAME *name) { return name->type; }
 const ASN1_IA5STRING *mt_GENERAL_NAME_ia5(const GENERAL_NAME *name) {
@@ -57,10 +44,5 @@ sasl_callback_t *mt_sasl_callbacks_new(void *context,
     cbs[i].id = SASL_CB_LIST_END;
     return cbs;
 }
-void mt_sasl_callbacks_free(sasl_callback_t *cbs) { free(cbs); }
 unsigned long mt_xn_flag_rfc2253(void) { return XN_FLAG_RFC2253; }
 
-int mt_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) { return accept4(fd, addr, len, flags); }
-int mt_sock_nonblock(void) { return SOCK_NONBLOCK; }
-int mt_sock_cloexec(void) { return SOCK_CLOEXEC; }
-ssize_t mt_send_nosignal(int fd, const void *buf, size_t len) { return send(fd, buf, len, MSG_NOSIGNAL); }

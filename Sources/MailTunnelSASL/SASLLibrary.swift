@@ -1,8 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CMailTunnelShims
-import CSASL
+internal import CMailTunnelShims
+internal import CSASL
 
 /// libsasl2's process-wide state: `sasl_server_init` once, with real mutexes installed first.
 ///

@@ -1,4 +1,4 @@
-import CSASL
+internal import CSASL
 import MailTunnelProtocols
 
 /// libsasl2 result codes → what the SMTP client is told (RFC 4954 section 6).

@@ -1,5 +1,5 @@
-import CSASL
-import MailTunnelProtocols
+internal import CSASL
+public import MailTunnelProtocols
 
 /// One libsasl2 server connection (`sasl_conn_t`): one SMTP session's authentication.
 ///

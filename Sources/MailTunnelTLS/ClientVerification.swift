@@ -1,5 +1,5 @@
-import COpenSSL
-import CMailTunnelShims
+internal import COpenSSL
+internal import CMailTunnelShims
 
 /// Client-certificate policy on an `SSL_CTX`: trust anchors, CRLs, depth, and what a missing certificate means.
 enum ClientVerification {

@@ -1,5 +1,5 @@
-import COpenSSL
-import CMailTunnelShims
+internal import COpenSSL
+internal import CMailTunnelShims
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,5 @@
-import COpenSSL
-import CMailTunnelShims
+internal import COpenSSL
+internal import CMailTunnelShims
 
 /// Owns one `SSL_CTX`: identity, trust, versions, ciphers. Immutable once built, so sessions may be
 /// created from any thread (OpenSSL reference-counts the context for each `SSL`); a reload builds a new one.

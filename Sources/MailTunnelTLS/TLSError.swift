@@ -1,4 +1,4 @@
-import COpenSSL
+internal import COpenSSL
 
 /// A TLS failure carrying OpenSSL's error stack, so logs can name the real reason.
 public struct TLSError: Error, Sendable, CustomStringConvertible, Equatable {

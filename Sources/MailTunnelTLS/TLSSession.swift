@@ -1,5 +1,5 @@
-import COpenSSL
-import CMailTunnelShims
+internal import COpenSSL
+internal import CMailTunnelShims
 
 /// Outcome of one non-blocking TLS step. The caller waits for the named readiness and retries.
 public enum TLSStep: Equatable {

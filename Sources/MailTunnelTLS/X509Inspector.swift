@@ -1,5 +1,5 @@
-import COpenSSL
-import CMailTunnelShims
+internal import COpenSSL
+internal import CMailTunnelShims
 
 /// Reads a certificate's names from their ASN.1 lengths (never as C strings, which would stop at a NUL).
 enum X509Inspector {

@@ -1,4 +1,4 @@
-import MailTunnelProtocols
+public import MailTunnelProtocols
 
 /// A host and port as written by an operator; `host` nil means "all interfaces" for accept.
 public struct HostPort: Sendable, Equatable, Hashable, CustomStringConvertible {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import MailTunnelProtocols
 
 /// Rules that involve more than one key of a listener, plus whether named files can be read now
 /// (so a typo fails at start-up or `--check`, not at the first TLS handshake).

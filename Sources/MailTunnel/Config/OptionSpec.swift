@@ -67,7 +67,7 @@ extension OptionSpec {
         self.render = render
     }
 
-    static func address(_ name: String, role: AddressRole, _ keyPath: WritableKeyPath<ListenerConfig, HostPort> & Sendable,
+    static func address(_ name: String, role: AddressRole, _ keyPath: any WritableKeyPath<ListenerConfig, HostPort> & Sendable,
                         default defaultText: String, _ help: String, stunnel: StunnelAlias?) -> OptionSpec {
         OptionSpec(name, "[HOST:]PORT", default: defaultText, help, stunnel: stunnel,
                    apply: { value, config throws(OptionValueError) in
@@ -79,7 +79,7 @@ extension OptionSpec {
                    })
     }
 
-    static func addressList(_ name: String, _ keyPath: WritableKeyPath<ListenerConfig, [HostPort]> & Sendable,
+    static func addressList(_ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, [HostPort]> & Sendable,
                             default defaultText: String, _ help: String, stunnel: StunnelAlias?) -> OptionSpec {
         OptionSpec(name, "[HOST:]PORT", default: defaultText, help, repeatable: true, stunnel: stunnel,
                    apply: { value, config throws(OptionValueError) in
@@ -89,7 +89,7 @@ extension OptionSpec {
     }
 
     static func choice<E: RawRepresentable & CaseIterable & Sendable>(
-        _ name: String, _ keyPath: WritableKeyPath<ListenerConfig, E> & Sendable, default defaultText: String,
+        _ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, E> & Sendable, default defaultText: String,
         _ help: String, scope: OptionScope = .listener, stunnel: StunnelAlias?
     ) -> OptionSpec where E.RawValue == String {
         let names = E.allCases.map(\.rawValue)
@@ -103,7 +103,7 @@ extension OptionSpec {
                           render: { config in [config[keyPath: keyPath].rawValue] })
     }
 
-    static func boolean(_ name: String, _ keyPath: WritableKeyPath<ListenerConfig, Bool> & Sendable,
+    static func boolean(_ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, Bool> & Sendable,
                         _ help: String, stunnel: StunnelAlias? = nil) -> OptionSpec {
         OptionSpec(name, "yes|no", default: "no", help, stunnel: stunnel, isBoolean: true,
                    apply: { value, config throws(OptionValueError) in
@@ -112,7 +112,7 @@ extension OptionSpec {
                    render: { config in [config[keyPath: keyPath] ? "yes" : "no"] })
     }
 
-    static func duration(_ name: String, _ keyPath: WritableKeyPath<ListenerConfig, Double> & Sendable,
+    static func duration(_ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, Double> & Sendable,
                          default defaultText: String, allowZero: Bool, _ help: String,
                          stunnel: StunnelAlias?) -> OptionSpec {
         OptionSpec(name, "DURATION", default: defaultText, help, stunnel: stunnel,
@@ -126,7 +126,7 @@ extension OptionSpec {
                    render: { config in [DurationParser.format(config[keyPath: keyPath])] })
     }
 
-    static func integer(_ name: String, _ keyPath: WritableKeyPath<ListenerConfig, Int> & Sendable,
+    static func integer(_ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, Int> & Sendable,
                         range: ClosedRange<Int>, default defaultText: String, _ help: String) -> OptionSpec {
         OptionSpec(name, "INTEGER", default: defaultText, help,
                    apply: { value, config throws(OptionValueError) in
@@ -136,7 +136,7 @@ extension OptionSpec {
     }
 
     /// An integer limit where `none` means unlimited.
-    static func limit(_ name: String, _ keyPath: WritableKeyPath<ListenerConfig, Int?> & Sendable,
+    static func limit(_ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, Int?> & Sendable,
                       range: ClosedRange<Int>, _ help: String) -> OptionSpec {
         OptionSpec(name, "INTEGER|none", default: "none", help,
                    apply: { value, config throws(OptionValueError) in
@@ -146,7 +146,7 @@ extension OptionSpec {
     }
 
     /// A free-text setting that must not be empty; `keyPath` optional means "unset" prints nothing.
-    static func text(_ name: String, _ syntax: String, _ keyPath: WritableKeyPath<ListenerConfig, String?> & Sendable,
+    static func text(_ name: String, _ syntax: String, _ keyPath: any WritableKeyPath<ListenerConfig, String?> & Sendable,
                      default defaultText: String, _ help: String, scope: OptionScope = .listener,
                      stunnel: StunnelAlias?) -> OptionSpec {
         OptionSpec(name, syntax, default: defaultText, help, scope: scope, stunnel: stunnel,
@@ -156,7 +156,7 @@ extension OptionSpec {
                    render: { config in config[keyPath: keyPath].map { [$0] } ?? [] })
     }
 
-    static func requiredText(_ name: String, _ syntax: String, _ keyPath: WritableKeyPath<ListenerConfig, String> & Sendable,
+    static func requiredText(_ name: String, _ syntax: String, _ keyPath: any WritableKeyPath<ListenerConfig, String> & Sendable,
                              default defaultText: String, _ help: String, stunnel: StunnelAlias?) -> OptionSpec {
         OptionSpec(name, syntax, default: defaultText, help, stunnel: stunnel,
                    apply: { value, config throws(OptionValueError) in

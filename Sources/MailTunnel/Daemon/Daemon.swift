@@ -2,9 +2,11 @@
 import Glibc
 #endif
 import Dispatch
-import Logging
+public import Logging
+import MailTunnelProtocols
 import MailTunnelSASL
 import MailTunnelTLS
+import Synchronization
 
 /// Startup, signals, reload and graceful stop. Control work runs on one serial Dispatch queue;
 /// the data plane runs on the event loops.
@@ -42,7 +44,7 @@ public final class Daemon: @unchecked Sendable {
         daemonSettings = config.daemon
         let loopCount = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 64))
         for index in 0..<loopCount {
-            let loop = try EventLoop(index: index)
+            let loop = try EventLoop(index: index, logger: logger)
             loop.start(name: "mailtunnel-loop-\(index)")
             loops.append(loop)
         }

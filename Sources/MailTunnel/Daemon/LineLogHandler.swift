@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Logging
+public import Logging
 
 /// `2026-11-29T01:02:03.456Z info message key=value`: one event per line on stderr, written with a single
 /// write(2) so lines from several threads never interleave (journald and log files read it as is).

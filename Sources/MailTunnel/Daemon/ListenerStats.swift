@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Counters for one listener, kept across reloads (a reload replaces the runtime, not its history).

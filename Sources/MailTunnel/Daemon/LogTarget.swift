@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Logging
+public import Logging
 
 /// Where log lines go. Mail servers on the seed's machines log to syslog (facility mail); under systemd or on a
 /// terminal stderr is right (journald reads it). `MAILTUNNEL_LOG=stderr|syslog` overrides the choice.

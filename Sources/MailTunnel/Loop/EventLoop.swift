@@ -1,8 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CMailTunnelShims
 import Foundation
+import Logging
 import Synchronization
 
 /// One data-plane thread with its own epoll set (ARCHITECTURE.md: Dispatch for control, epoll for data).
@@ -12,8 +12,9 @@ import Synchronization
 final class EventLoop: @unchecked Sendable {
     // Only `inbox` and `liveConnections` are touched from other threads; everything else belongs to the loop thread.
     let index: Int
-    private let epollFD: Int32
-    private let wakeFD: Int32
+    private let epoll: Epoll
+    private let wake: WakeEvent
+    private let logger: Logger
     private let inbox = Mutex<[@Sendable () -> Void]>([])
     let liveConnections = Atomic<Int>(0)
 
@@ -28,19 +29,17 @@ final class EventLoop: @unchecked Sendable {
     let scratch: UnsafeMutableRawBufferPointer
 
     static let scratchSize = 16 * 1024
-    private static let edgeEvents = UInt32(EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue) | (1 << 31) // EPOLLET
+    /// The longest pause after a failing `epoll_wait` (the pause doubles from 10 ms while it keeps failing).
+    static let maxWaitBackoffMilliseconds: UInt32 = 1000
 
-    init(index: Int) throws(NetError) {
+    /// `readyCapacity`: how many ready descriptors one wait reports at most (tests pass 0 to make every wait fail).
+    init(index: Int, logger: Logger, readyCapacity: Int = 256) throws(NetError) {
         self.index = index
-        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epollFD >= 0 else { throw .errno("epoll_create1") }
-        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        guard wakeFD >= 0 else { throw .errno("eventfd") }
+        self.logger = logger
+        epoll = try Epoll(capacity: readyCapacity)
+        wake = try WakeEvent()
+        try epoll.add(wake.fd, .input)
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
-        var event = epoll_event()
-        event.events = UInt32(EPOLLIN.rawValue)
-        event.data.fd = wakeFD
-        epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
     }
 
     static func monotonicNow() -> Double {
@@ -55,10 +54,7 @@ final class EventLoop: @unchecked Sendable {
             queue.append(work)
             return queue.count == 1
         }
-        if wasEmpty {
-            var one: UInt64 = 1
-            _ = write(wakeFD, &one, 8)
-        }
+        if wasEmpty { wake.signal() }
     }
 
     func start(name: String) {
@@ -70,20 +66,25 @@ final class EventLoop: @unchecked Sendable {
 
     // MARK: loop-thread API
 
-    func register(_ connection: Connection, fd: Int32) {
+    /// Watches `fd` for `connection`. On failure nothing is registered and the caller closes the connection.
+    func register(_ connection: Connection, fd: Int32) throws(NetError) {
+        try epoll.add(fd, .inputOutputEdgeTriggered)
         if Int(fd) >= handlers.count { handlers.append(contentsOf: repeatElement(nil, count: Int(fd) + 1024 - handlers.count)) }
         handlers[Int(fd)] = connection
-        var event = epoll_event()
-        event.events = Self.edgeEvents
-        event.data.fd = fd
-        epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
     }
 
     /// Forget `fd` before it is closed (closing alone would also drop it from the set, unless duplicated).
+    /// A descriptor this loop never registered is left alone.
     func unregister(fd: Int32) {
-        guard Int(fd) < handlers.count else { return }
+        guard fd >= 0, Int(fd) < handlers.count, handlers[Int(fd)] != nil else { return }
         handlers[Int(fd)] = nil
-        epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
+        do {
+            try epoll.delete(fd)
+        } catch {
+            // The descriptor is closed next, which drops it from the set anyway; a failure here means the
+            // bookkeeping and the kernel disagree, worth a line in the log.
+            logger.warning("\(LogLine.format("event loop could not forget a descriptor", [("loop", String(index)), ("error", error.description)]))")
+        }
     }
 
     func adopt(_ connection: Connection) {
@@ -119,20 +120,31 @@ final class EventLoop: @unchecked Sendable {
     var allConnections: [Connection] { connections }
 
     private func run() {
-        var events = [epoll_event](repeating: epoll_event(), count: 256)
         now = Self.monotonicNow()
+        var backoffMilliseconds: UInt32 = 0
         while true {
             let timeout: Int32 = deferred.isEmpty ? millisecondsToNextDeadline() : 0
-            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32($0.count), timeout) }
+            let ready: Epoll.ReadyEvents
+            do {
+                ready = try epoll.wait(timeoutMilliseconds: timeout)
+                backoffMilliseconds = 0
+            } catch {
+                // Not expected to happen at all; the loop stays alive (its connections keep their deadlines)
+                // rather than take the whole daemon down, and pauses so a persistent failure cannot spin.
+                backoffMilliseconds = min(max(10, backoffMilliseconds * 2), Self.maxWaitBackoffMilliseconds)
+                logger.error("\(LogLine.format("event loop wait failed", [("loop", String(index)), ("error", error.description), ("retry_in_ms", String(backoffMilliseconds))]))")
+                usleep(backoffMilliseconds * 1000)
+                now = Self.monotonicNow()
+                drainInbox()
+                fireDueDeadlines()
+                continue
+            }
             now = Self.monotonicNow()
-            if count < 0 && errno != EINTR { fatalError("epoll_wait: \(String(cString: strerror(errno)))") }
-            for i in 0..<max(0, Int(count)) {
-                let fd = events[i].data.fd
-                let flags = events[i].events
-                if fd == wakeFD {
+            for (fd, readiness) in ready {
+                if fd == wake.fd {
                     drainInbox()
                 } else if Int(fd) < handlers.count, let connection = handlers[Int(fd)] {
-                    connection.handle(fd: fd, events: flags)
+                    connection.handle(fd: fd, readiness: readiness)
                 }
             }
             if !deferred.isEmpty {
@@ -171,8 +183,7 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func drainInbox() {
-        var value: UInt64 = 0
-        _ = read(wakeFD, &value, 8)
+        wake.drain()
         let work = inbox.withLock { queue in
             let taken = queue
             queue.removeAll()

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CMailTunnelShims
+internal import CMailTunnelLinux
 
 /// Thin wrappers over the socket calls the daemon makes, all non-blocking and close-on-exec.
 enum Sockets {
@@ -74,10 +74,15 @@ enum Sockets {
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let fd = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                mt_accept4(listener, $0, &length, mt_sock_nonblock() | mt_sock_cloexec())
+                mt_linux_accept4(listener, $0, &length, mt_linux_sock_nonblock() | mt_linux_sock_cloexec())
             }
         }
         guard fd >= 0 else { return nil }
         return (fd, SocketAddress(storage: storage, length: length))
+    }
+
+    /// send(2) with MSG_NOSIGNAL: a vanished peer is EPIPE, never SIGPIPE. Returns what send returns (errno set on -1).
+    static func sendWithoutSignal(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Int {
+        mt_linux_send_nosignal(fd, buffer.baseAddress, buffer.count)
     }
 }

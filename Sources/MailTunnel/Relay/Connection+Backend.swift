@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
 import MailTunnelProtocols
 
 extension Connection {
@@ -10,10 +11,10 @@ extension Connection {
             let address = listener.backends[backendIndex]
             switch Sockets.startConnect(to: address) {
             case .connected(let fd):
-                adoptBackend(fd, address)
+                guard adoptBackend(fd, address) else { return }
                 return backendConnected()
             case .inProgress(let fd):
-                adoptBackend(fd, address)
+                guard adoptBackend(fd, address) else { return }
                 backendWritable = false
                 enter(.connecting)
                 return
@@ -25,12 +26,14 @@ extension Connection {
         backendUnavailable()
     }
 
-    private func adoptBackend(_ fd: Int32, _ address: SocketAddress) {
+    /// False when the loop could not watch the socket: the connection is then closed.
+    private func adoptBackend(_ fd: Int32, _ address: SocketAddress) -> Bool {
         backendFD = fd
         backendAddress = address
         backendReadable = true
         backendWritable = true
-        loop.register(self, fd: fd)
+        do { try loop.register(self, fd: fd) } catch { finish("backend \(error)"); return false }
+        return true
     }
 
     func continueConnect() {

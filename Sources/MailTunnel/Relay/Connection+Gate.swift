@@ -1,3 +1,4 @@
+import Logging
 import MailTunnelProtocols
 import MailTunnelSASL
 import MailTunnelTLS

@@ -1,3 +1,4 @@
+import MailTunnelProtocols
 import MailTunnelTLS
 
 extension Connection {

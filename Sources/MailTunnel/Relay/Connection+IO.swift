@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CMailTunnelShims
 import MailTunnelTLS
 
 /// The four primitive operations, each non-blocking and each keeping the readiness flags honest.
@@ -67,7 +66,7 @@ extension Connection {
 
     private func rawWrite(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, writable: inout Bool, side: String) -> IOOutcome {
         while true {
-            let n = mt_send_nosignal(fd, buffer.baseAddress, buffer.count)
+            let n = Sockets.sendWithoutSignal(fd, buffer)
             if n >= 0 {
                 if n < buffer.count { writable = false }
                 return .bytes(n)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import MailTunnelProtocols
+import MailTunnelTLS
 
 /// PROXY protocol on both sides: reading an upstream balancer's header, and telling the backend who connected.
 extension Connection {

@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MailTunnelProtocols
+import MailTunnelTLS
 
 /// The byte relay: read into the loop's scratch buffer, write straight on, queue only what the other side
 /// would not take, and stop reading a source while its sink has bytes queued (backpressure).

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CMailTunnelShims
 import Logging
 import MailTunnelProtocols
 import MailTunnelTLS
@@ -101,7 +100,7 @@ final class Connection: DeadlineHolder {
     func start() {
         loop.adopt(self)
         Sockets.setNoDelay(clientFD)
-        loop.register(self, fd: clientFD)
+        do { try loop.register(self, fd: clientFD) } catch { return finish(error.description) }
         if config.acceptProxyProtocol {
             continueProxyHeader()
         } else {
@@ -122,15 +121,13 @@ final class Connection: DeadlineHolder {
         }
     }
 
-    func handle(fd: Int32, events: UInt32) {
-        let readable = events & UInt32(EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
-        let writable = events & UInt32(EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+    func handle(fd: Int32, readiness: Readiness) {
         if fd == clientFD {
-            if readable { clientReadable = true }
-            if writable { clientWritable = true }
+            if readiness.readable { clientReadable = true }
+            if readiness.writable { clientWritable = true }
         } else if fd == backendFD {
-            if readable { backendReadable = true }
-            if writable { backendWritable = true }
+            if readiness.readable { backendReadable = true }
+            if readiness.writable { backendWritable = true }
         }
         lastActivity = loop.now
         advance()

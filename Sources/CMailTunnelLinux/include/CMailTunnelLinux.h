@@ -1,0 +1,24 @@
+// The Linux calls and constants the engine needs that Swift's Glibc module does not give it
+// (the way SwiftNIO keeps CNIOLinux). No logic lives here: each function is a one-line forward.
+#ifndef CMAILTUNNEL_LINUX_H
+#define CMAILTUNNEL_LINUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+// EPOLLET is 1u << 31, which does not fit the enum Swift imports the other EPOLL_* values from.
+uint32_t mt_linux_epollet(void);
+
+// accept4 and the SOCK_* flags it takes are behind _GNU_SOURCE.
+int mt_linux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int mt_linux_sock_nonblock(void);
+int mt_linux_sock_cloexec(void);
+
+// send() that reports EPIPE instead of raising SIGPIPE, whatever the process's signal disposition.
+ssize_t mt_linux_send_nosignal(int fd, const void *buf, size_t len);
+
+#endif

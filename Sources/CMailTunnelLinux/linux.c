@@ -1,0 +1,10 @@
+#define _GNU_SOURCE
+#include "CMailTunnelLinux.h"
+
+uint32_t mt_linux_epollet(void) { return EPOLLET; }
+
+int mt_linux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) { return accept4(fd, addr, len, flags); }
+int mt_linux_sock_nonblock(void) { return SOCK_NONBLOCK; }
+int mt_linux_sock_cloexec(void) { return SOCK_CLOEXEC; }
+
+ssize_t mt_linux_send_nosignal(int fd, const void *buf, size_t len) { return send(fd, buf, len, MSG_NOSIGNAL); }
