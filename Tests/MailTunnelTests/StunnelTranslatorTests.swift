@@ -138,14 +138,14 @@ import MailTunnelProtocols
     }
 
     @Test func addressAndDebugConversion() throws {
-        #expect(try StunnelConfigTranslator.nativeAddress("::1:993") == "[::1]:993")
-        #expect(try StunnelConfigTranslator.nativeAddress("993") == "993")
-        #expect(try StunnelConfigTranslator.nativeAddress("10.1.1.1:143") == "10.1.1.1:143")
-        #expect(throws: OptionValueError.self) { try StunnelConfigTranslator.nativeAddress("/run/imap.sock") }
-        #expect(try StunnelConfigTranslator.logLevel(fromDebug: "7") == .debug)
-        #expect(try StunnelConfigTranslator.logLevel(fromDebug: "local0.err") == .error)
-        #expect(try StunnelConfigTranslator.logLevel(fromDebug: "emerg") == .critical)
-        #expect(throws: OptionValueError.self) { try StunnelConfigTranslator.logLevel(fromDebug: "loud") }
+        #expect(try StunnelValues.nativeAddress("::1:993") == "[::1]:993")
+        #expect(try StunnelValues.nativeAddress("993") == "993")
+        #expect(try StunnelValues.nativeAddress("10.1.1.1:143") == "10.1.1.1:143")
+        #expect(throws: OptionValueError.self) { try StunnelValues.nativeAddress("/run/imap.sock") }
+        #expect(try StunnelValues.logLevel(fromDebug: "7") == .debug)
+        #expect(try StunnelValues.logLevel(fromDebug: "local0.err") == .error)
+        #expect(try StunnelValues.logLevel(fromDebug: "emerg") == .critical)
+        #expect(throws: OptionValueError.self) { try StunnelValues.logLevel(fromDebug: "loud") }
     }
 
     @Test func noServices() throws {
