@@ -16,7 +16,6 @@ let package = Package(
         .executable(name: "mailtunnel", targets: ["mailtunnel"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
@@ -63,7 +62,6 @@ let package = Package(
             name: "mailtunnel",
             dependencies: [
                 "MailTunnel",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

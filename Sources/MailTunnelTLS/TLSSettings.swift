@@ -1,7 +1,7 @@
 /// What a listener's TLS context is built from. Paths are read when the context is built (start and reload),
 /// unless the caller already read them: then the PEM bytes are used and the paths only name them.
 public struct TLSSettings: Sendable, Equatable {
-    public enum ClientCertificatePolicy: String, Sendable { case none, optional, require }
+    public enum ClientCertificatePolicy: String, Sendable, CaseIterable { case none, optional, require }
 
     public var certificateChainFile: String
     public var privateKeyFile: String

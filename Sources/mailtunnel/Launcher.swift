@@ -4,10 +4,6 @@ import MailTunnel
 import Glibc
 #endif
 
-enum MailTunnelOptionsHelp {
-    static var text: String { OptionDocs.helpText }
-}
-
 /// Config → run. Errors are printed the way an operator reads them (file:line: key: message) with exit 1.
 enum Launcher {
     static func main(arguments: [String]) throws {
@@ -20,7 +16,7 @@ enum Launcher {
         }
         switch config.mode {
         case .help:
-            print(OptionDocs.helpText)
+            print(OptionDocs.helpText, terminator: "")
         case .version:
             print(MailTunnelVersion.string)
         case .check:

@@ -89,7 +89,7 @@ import MailTunnelProtocols
         #expect(smtp.auth == .certificate)
         #expect(smtp.allowSubject == ["relay.example.org", "bob@example.org"])
         #expect(smtp.proxyProtocol == .v2)
-        #expect(smtp.metrics == HostPort(host: "::1", port: 9100))
+        #expect(run.daemon.metrics == HostPort(host: "::1", port: 9100))
         #expect(smtp.maxConnectionsPerIP == 50)
         #expect(loadErrors(["--accept", "587", "--connect", "25", "--auth", "certificate"]).map(\.message)
                 == ["auth = certificate needs verify = optional or require"])

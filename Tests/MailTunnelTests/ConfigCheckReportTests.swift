@@ -25,7 +25,7 @@ import MailTunnelProtocols
             # cert is not set (default: self-signed, generated once in state-dir)
             # key is not set (default: the cert file)
             tls-min = 1.2
-            ciphers = \(ListenerConfig.defaultCiphers)
+            ciphers = \(OptionTable.ciphers.defaultValue)
             # ciphersuites is not set (default: OpenSSL's)
             verify = none
             # ca-file is not set (default: none)

@@ -1,5 +1,6 @@
 import Testing
 import MailTunnelProtocols
+import MailTunnelTLS
 @testable import MailTunnel
 
 @Suite struct ConfigOptionTests {
@@ -58,10 +59,10 @@ import MailTunnelProtocols
     ])
     func everyOptionValidates(_ key: String, _ good: String, _ printed: String, _ bad: String) throws {
         let option = try #require(OptionTable.option(named: key))
-        var config = ListenerConfig(name: "t", accept: HostPort(host: nil, port: 1), connect: [])
+        var config = SettingsDraft(listener: ListenerConfig(name: "t", accept: HostPort(host: nil, port: 1), connect: []))
         try option.apply(good, to: &config)
         #expect(option.values(of: config).last == printed)
-        var untouched = ListenerConfig(name: "t", accept: HostPort(host: nil, port: 1), connect: [])
+        var untouched = SettingsDraft(listener: ListenerConfig(name: "t", accept: HostPort(host: nil, port: 1), connect: []))
         #expect(throws: OptionValueError.self) { try option.apply(bad, to: &untouched) }
     }
 
@@ -83,7 +84,7 @@ import MailTunnelProtocols
         #expect(listener.shutdownGrace == 30)
         #expect(listener.maxConnections == 10_000)
         #expect(listener.maxConnectionsPerIP == nil)
-        #expect(listener.metrics == nil)
+        #expect(run.daemon.metrics == nil)
         #expect(listener.saslService == "smtp")
         #expect(listener.cert == nil && listener.key == nil)
         #expect(run.daemon.logLevel == .info)

@@ -1,5 +1,7 @@
+import Foundation
 import Testing
 import MailTunnelProtocols
+import MailTunnelTLS
 @testable import MailTunnel
 
 @Suite struct StunnelTranslatorTests {
@@ -138,14 +140,14 @@ import MailTunnelProtocols
     }
 
     @Test func addressAndDebugConversion() throws {
-        #expect(try StunnelConfigTranslator.nativeAddress("::1:993") == "[::1]:993")
-        #expect(try StunnelConfigTranslator.nativeAddress("993") == "993")
-        #expect(try StunnelConfigTranslator.nativeAddress("10.1.1.1:143") == "10.1.1.1:143")
-        #expect(throws: OptionValueError.self) { try StunnelConfigTranslator.nativeAddress("/run/imap.sock") }
-        #expect(try StunnelConfigTranslator.logLevel(fromDebug: "7") == .debug)
-        #expect(try StunnelConfigTranslator.logLevel(fromDebug: "local0.err") == .error)
-        #expect(try StunnelConfigTranslator.logLevel(fromDebug: "emerg") == .critical)
-        #expect(throws: OptionValueError.self) { try StunnelConfigTranslator.logLevel(fromDebug: "loud") }
+        #expect(try StunnelValues.nativeAddress("::1:993") == "[::1]:993")
+        #expect(try StunnelValues.nativeAddress("993") == "993")
+        #expect(try StunnelValues.nativeAddress("10.1.1.1:143") == "10.1.1.1:143")
+        #expect(throws: OptionValueError.self) { try StunnelValues.nativeAddress("/run/imap.sock") }
+        #expect(try StunnelValues.logLevel(fromDebug: "7") == .debug)
+        #expect(try StunnelValues.logLevel(fromDebug: "local0.err") == .error)
+        #expect(try StunnelValues.logLevel(fromDebug: "emerg") == .critical)
+        #expect(throws: OptionValueError.self) { try StunnelValues.logLevel(fromDebug: "loud") }
     }
 
     @Test func noServices() throws {
@@ -164,5 +166,53 @@ import MailTunnelProtocols
         #expect(smtps.protocol == .smtp)
         #expect(smtps.starttls == false)
         #expect(smtps.xclient == true)
+    }
+
+    /// The native assignments one stunnel line becomes (global-only keys placed before the section).
+    static func translated(_ line: String, global: Bool = false) -> [String] {
+        let text = global ? "\(line)\n[s]\n" : "[s]\n\(line)\n"
+        let (translation, errors) = StunnelConfigTranslator.translate(text: text, file: "s.conf")
+        #expect(errors.isEmpty, "\(line): \(errors)")
+        return translation.listeners.first?.assignments.map { "\($0.key)=\($0.value)" } ?? []
+    }
+
+    /// Every stunnel key a declaration carries is translated through that declaration; `.same` keys pass
+    /// the value through to the declaring option.
+    @Test func translationUsesTheDeclarations() {
+        for option in OptionTable.options {
+            for key in option.stunnel?.keys ?? [] {
+                guard case .same = key.conversion else { continue }
+                #expect(Self.translated("\(key.name) = some-value", global: key.globalOnly) == ["\(option.name)=some-value"])
+                #expect(Self.translated("\(key.name.uppercased()) = v", global: key.globalOnly) == ["\(option.name)=v"])
+            }
+        }
+        #expect(OptionTable.options(stunnelKey: "protocol").map(\.option.name) == ["protocol", "starttls", "proxy-protocol"])
+        #expect(OptionTable.options(stunnelKey: "sessionCacheTimeout").isEmpty)
+    }
+
+    @Test(arguments: [
+        ("accept = :::995", ["accept=[::]:995"]), ("connect = ::1:143", ["connect=[::1]:143"]),
+        ("protocol = smtp", ["protocol=smtp", "starttls=yes"]), ("protocol = proxy", ["proxy-protocol=v1"]),
+        ("sslVersionMin = TLSv1.3", ["tls-min=1.3"]), ("debug = local0.err", ["log-level=error"]),
+        ("checkHost = mx.example.org", ["allow-subject=mx.example.org"]), ("verify = 1", ["verify=optional"]),
+        ("verifyChain = yes", ["verify=require"]), ("TIMEOUTbusy = 60", ["handshake-timeout=60"]),
+    ])
+    func convertedKeys(_ line: String, _ expected: [String]) {
+        #expect(Self.translated(line) == expected)
+    }
+
+    @Test func emptyPidMeansNoPidFile() {
+        #expect(Self.translated("pid =", global: true) == [])
+        #expect(Self.translated("pid = /run/s.pid", global: true) == ["pid-file=/run/s.pid"])
+    }
+
+    /// The README's stunnel column is the declarations' spelling.
+    @Test func stunnelColumnComesFromTheDeclarations() {
+        let table = OptionDocs.markdownTable
+        for option in OptionTable.options {
+            guard let spelling = option.stunnel else { continue }
+            let cell = "`\(spelling.text)`".replacingOccurrences(of: "|", with: "\\|")
+            #expect(table.contains("| \(option.name) | ") && table.contains(cell), "\(option.name)")
+        }
     }
 }

@@ -20,20 +20,20 @@ public enum CheckReport {
         lines.append("")
         if let first = run.listeners.first {
             lines.append("# process-wide")
-            lines += keyLines(first, scope: .daemon)
+            lines += keyLines(SettingsDraft(listener: first, daemon: run.daemon), scope: .daemon)
         }
         for listener in run.listeners {
             lines.append("")
             lines.append("[\(listener.name)]")
-            lines += keyLines(listener, scope: .listener)
+            lines += keyLines(SettingsDraft(listener: listener, daemon: run.daemon), scope: .listener)
         }
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func keyLines(_ config: ListenerConfig, scope: OptionScope) -> [String] {
+    static func keyLines(_ settings: SettingsDraft, scope: OptionScope) -> [String] {
         var lines: [String] = []
         for option in OptionTable.options where option.scope == scope {
-            let values = option.values(of: config)
+            let values = option.values(of: settings)
             if values.isEmpty {
                 lines.append("# \(option.name) is not set (default: \(option.defaultText))")
             } else {

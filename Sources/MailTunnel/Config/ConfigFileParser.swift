@@ -124,7 +124,7 @@ public enum ConfigFileParser {
     private static func suggestion(for written: String) -> String {
         let normalized = written.lowercased().replacingOccurrences(of: "_", with: "-")
         if let option = OptionTable.option(named: normalized) { return "; did you mean '\(option.name)'?" }
-        if let option = OptionTable.option(stunnelDirect: written) {
+        if let option = OptionTable.option(stunnelSame: written) {
             return "; this is stunnel's name, mailtunnel's is '\(option.name)' (or use --stunnel-config)"
         }
         return "; see mailtunnel --help for the list of keys"

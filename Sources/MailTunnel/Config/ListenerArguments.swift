@@ -11,8 +11,36 @@ public struct ParsedArguments: Sendable, Equatable {
     public init() {}
 }
 
-/// Parses argv-style arguments (without the program name) using `OptionTable`, so every config key
-/// is also a flag. Both `--key value` and `--key=value` work; a boolean given bare (`--starttls`) means yes.
+/// The flags that are not config keys: they choose what to read and what to do. Declared here once for the
+/// parser and `--help`.
+public enum CommandFlag: String, Sendable, CaseIterable {
+    case config
+    case stunnelConfig = "stunnel-config"
+    case check
+    case help
+    case version
+
+    /// The value it takes, nil for a flag that takes none.
+    public var syntax: String? {
+        switch self {
+        case .config, .stunnelConfig: return "FILE"
+        case .check, .help, .version: return nil
+        }
+    }
+
+    public var help: String {
+        switch self {
+        case .config: return "a config file with one or more listeners (repeatable)"
+        case .stunnelConfig: return "an existing stunnel.conf; its mail services are run (repeatable)"
+        case .check: return "validate, print the effective listeners, exit 0 (valid) or 1"
+        case .help: return "print this help (also -h)"
+        case .version: return "print the version"
+        }
+    }
+}
+
+/// The one parser of argv (without the program name): command flags, and every `OptionTable` key as a flag.
+/// Both `--key value` and `--key=value` work; a boolean given bare (`--starttls`) means yes.
 public enum ListenerArguments {
     public static func parse(_ arguments: [String]) -> (arguments: ParsedArguments, errors: [ConfigError]) {
         var parsed = ParsedArguments()
@@ -51,19 +79,16 @@ public enum ListenerArguments {
                 return arguments[index - 1]
             }
 
-            switch name {
-            case "check", "help", "version":
-                if inlineValue != nil { fail(flag, "takes no value") }
-                if name == "check" { parsed.check = true } else if name == "help" { parsed.help = true } else { parsed.version = true }
+            if let command = CommandFlag(rawValue: name) {
+                if command.syntax == nil, inlineValue != nil { fail(flag, "takes no value") }
+                switch command {
+                case .check: parsed.check = true
+                case .help: parsed.help = true
+                case .version: parsed.version = true
+                case .config: if let path = takeValue("FILE") { parsed.configFiles.append(path) }
+                case .stunnelConfig: if let path = takeValue("FILE") { parsed.stunnelConfigFiles.append(path) }
+                }
                 continue
-            case "config":
-                if let path = takeValue("FILE") { parsed.configFiles.append(path) }
-                continue
-            case "stunnel-config":
-                if let path = takeValue("FILE") { parsed.stunnelConfigFiles.append(path) }
-                continue
-            default:
-                break
             }
 
             guard let option = OptionTable.option(named: name), option.name == name else {

@@ -1,18 +1,20 @@
-import MailTunnelProtocols
-
-/// Turns merged assignments into a `ListenerConfig` with defaults filled in, collecting every bad value.
+/// Turns merged assignments into a listener's settings with defaults filled in, collecting every bad value.
 enum ListenerBuilder {
     struct Built {
-        var config: ListenerConfig
+        /// The listener's settings and the process-wide values it gave.
+        var draft: SettingsDraft
         /// The location of the assignment that set each key, for cross-field errors.
         var locations: [String: Assignment]
         /// Keys that were given at all, even with a bad value, so a bad `accept` is not also reported as missing.
         var givenKeys: Set<String>
+
+        var config: ListenerConfig { draft.listener }
     }
 
     static func build(_ raw: RawListener) -> (Built, [ConfigError]) {
-        // Placeholders; port 0 marks "accept not given" and is reported below, never returned.
-        var config = ListenerConfig(name: raw.name, accept: HostPort(host: nil, port: 0), connect: [])
+        // Required keys start as placeholders (accept port 0); a missing one is reported by the validator, never run.
+        var draft = SettingsDraft(listener: ListenerConfig(
+            name: raw.name, accept: OptionTable.accept.defaultValue, connect: OptionTable.connect.defaultValue))
         var locations: [String: Assignment] = [:]
         var errors: [ConfigError] = []
 
@@ -22,19 +24,17 @@ enum ListenerBuilder {
                 continue
             }
             do {
-                try option.apply(assignment.value, to: &config)
+                // The first value given replaces the default; later ones of a repeatable key add to it.
+                try option.apply(assignment.value, to: &draft, replacingDefault: locations[option.name] == nil)
                 locations[option.name] = assignment
             } catch {
                 errors.append(ConfigError(assignment.location, key: assignment.writtenKey, error.expected))
             }
         }
+        // Derived defaults (protocol from the accept port, key from cert) are filled in so --check shows them
+        // and the engine needs no fallback.
+        for option in OptionTable.options where locations[option.name] == nil { option.derive?(&draft) }
 
-        if locations["protocol"] == nil { config.protocol = MailProtocol.inferred(fromPort: config.accept.port) }
-        // SPEC: key defaults to cert. Filled in so --check shows it and the engine needs no fallback.
-        if config.key == nil, locations["key"] == nil, let cert = config.cert { config.key = cert }
-        // Filled in so a config and its --check text (which prints the list) compare equal.
-        if config.acceptProxyFrom == nil { config.acceptProxyFrom = ListenerConfig.defaultAcceptProxyFrom }
-
-        return (Built(config: config, locations: locations, givenKeys: Set(raw.assignments.map(\.key))), errors)
+        return (Built(draft: draft, locations: locations, givenKeys: Set(raw.assignments.map(\.key))), errors)
     }
 }

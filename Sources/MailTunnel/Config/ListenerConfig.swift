@@ -1,4 +1,5 @@
 public import MailTunnelProtocols
+public import MailTunnelTLS
 
 /// A host and port as written by an operator; `host` nil means "all interfaces" for accept.
 public struct HostPort: Sendable, Equatable, Hashable, CustomStringConvertible {
@@ -17,7 +18,8 @@ public struct HostPort: Sendable, Equatable, Hashable, CustomStringConvertible {
     }
 }
 
-public enum VerifyPolicy: String, Sendable, CaseIterable { case none, optional, require }
+/// The `verify` key is the TLS layer's own policy, so config and TLS context never need a bridge.
+public typealias ClientCertificatePolicy = TLSSettings.ClientCertificatePolicy
 public enum AuthPolicy: String, Sendable, CaseIterable { case none, sasl, certificate }
 public enum ProxyProtocolVersion: String, Sendable, CaseIterable { case none, v1, v2 }
 public enum TLSMinimum: String, Sendable, CaseIterable {
@@ -26,61 +28,75 @@ public enum TLSMinimum: String, Sendable, CaseIterable {
 }
 public enum LogLevelName: String, Sendable, CaseIterable { case trace, debug, info, notice, warning, error, critical }
 
-/// One listener's effective settings: every SPEC key, defaults filled in.
-/// Durations are in seconds.
+/// One listener's effective settings. Each default is the one in the option's declaration in `OptionTable`;
+/// process-wide keys live in `DaemonSettings`, once for the whole process. Durations are in seconds.
 public struct ListenerConfig: Sendable, Equatable {
     public var name: String
     public var accept: HostPort
     public var connect: [HostPort]
     public var `protocol`: MailProtocol
-    public var starttls: Bool = false
-    public var cert: String?
-    public var key: String?
-    public var tlsMin: TLSMinimum = .v1_2
-    /// TLS 1.2 ciphers: ECDHE with AEAD only (SPEC).
-    public var ciphers: String = ListenerConfig.defaultCiphers
-    public var ciphersuites: String?
-    public var verify: VerifyPolicy = .none
-    public var caFile: String?
-    public var caPath: String?
-    public var crlFile: String?
-    public var verifyDepth: Int = 9
-    public var allowSubject: [String] = []
-    public var auth: AuthPolicy = .none
-    public var saslService: String = "smtp"
-    public var saslConfigDir: String?
-    public var xclient: Bool = false
-    public var proxyProtocol: ProxyProtocolVersion = .none
-    public var acceptProxyProtocol: Bool = false
-    /// `accept-proxy-from` as given; nil means the default, which the first given value replaces.
-    public var acceptProxyFrom: [IPNetwork]?
-    public var handshakeTimeout: Double = 30
-    public var connectTimeout: Double = 10
-    public var idleTimeout: Double = 30 * 60
-    public var maxConnections: Int = 10_000
-    public var maxConnectionsPerIP: Int?
-    public var shutdownGrace: Double = 30
-    public var metrics: HostPort?
-    public var user: String?
-    public var group: String?
-    public var pidFile: String?
-    public var logLevel: LogLevelName = .info
-    public var stateDir: String?
-
-    public static let defaultCiphers =
-        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-        + "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-
-    /// Loopback only: a balancer on the same host. Anyone who may send a PROXY header chooses the client address.
-    public static let defaultAcceptProxyFrom = [IPNetwork("127.0.0.0/8")!, IPNetwork("::1")!]
-
+    public var starttls: Bool = OptionTable.starttls.defaultValue
+    public var cert: String? = OptionTable.cert.defaultValue
+    public var key: String? = OptionTable.key.defaultValue
+    public var tlsMin: TLSMinimum = OptionTable.tlsMin.defaultValue
+    public var ciphers: String = OptionTable.ciphers.defaultValue
+    public var ciphersuites: String? = OptionTable.ciphersuites.defaultValue
+    public var verify: ClientCertificatePolicy = OptionTable.verify.defaultValue
+    public var caFile: String? = OptionTable.caFile.defaultValue
+    public var caPath: String? = OptionTable.caPath.defaultValue
+    public var crlFile: String? = OptionTable.crlFile.defaultValue
+    public var verifyDepth: Int = OptionTable.verifyDepth.defaultValue
+    public var allowSubject: [String] = OptionTable.allowSubject.defaultValue
+    public var auth: AuthPolicy = OptionTable.auth.defaultValue
+    public var saslService: String = OptionTable.saslService.defaultValue
+    public var saslConfigDir: String? = OptionTable.saslConfigDir.defaultValue
+    public var xclient: Bool = OptionTable.xclient.defaultValue
+    public var proxyProtocol: ProxyProtocolVersion = OptionTable.proxyProtocol.defaultValue
+    public var acceptProxyProtocol: Bool = OptionTable.acceptProxyProtocol.defaultValue
     /// The peers whose PROXY header is honoured.
-    public var trustedProxies: [IPNetwork] { acceptProxyFrom ?? Self.defaultAcceptProxyFrom }
+    public var acceptProxyFrom: [IPNetwork] = OptionTable.acceptProxyFrom.defaultValue
+    public var handshakeTimeout: Double = OptionTable.handshakeTimeout.defaultValue
+    public var connectTimeout: Double = OptionTable.connectTimeout.defaultValue
+    public var idleTimeout: Double = OptionTable.idleTimeout.defaultValue
+    public var maxConnections: Int = OptionTable.maxConnections.defaultValue
+    public var maxConnectionsPerIP: Int? = OptionTable.maxConnectionsPerIP.defaultValue
+    public var shutdownGrace: Double = OptionTable.shutdownGrace.defaultValue
+
+    /// The peers whose PROXY header is honoured (the name the engine reads).
+    public var trustedProxies: [IPNetwork] { acceptProxyFrom }
 
     public init(name: String, accept: HostPort, connect: [HostPort], protocol: MailProtocol? = nil) {
         self.name = name
         self.accept = accept
         self.connect = connect
         self.protocol = `protocol` ?? MailProtocol.inferred(fromPort: accept.port)
+    }
+}
+
+/// Process-wide settings: one value for the whole daemon, whichever listener or file set it.
+public struct DaemonSettings: Sendable, Equatable {
+    /// The one metrics endpoint of the process; nil is off.
+    public var metrics: HostPort? = OptionTable.metrics.defaultValue
+    public var user: String? = OptionTable.user.defaultValue
+    public var group: String? = OptionTable.group.defaultValue
+    public var pidFile: String? = OptionTable.pidFile.defaultValue
+    public var logLevel: LogLevelName = OptionTable.logLevel.defaultValue
+    public var stateDir: String? = OptionTable.stateDir.defaultValue
+    /// From stunnel's `foreground`; mailtunnel itself never forks (run it under systemd), so this is informational.
+    public var foreground: Bool?
+    /// From stunnel's `output` (its log file); mailtunnel logs to stderr/journald, so this is informational.
+    public var output: String?
+
+    public init() {}
+}
+
+/// What options write into while one listener is read: its own settings and the process-wide ones it gives.
+public struct SettingsDraft: Sendable, Equatable {
+    public var listener: ListenerConfig
+    public var daemon: DaemonSettings
+
+    public init(listener: ListenerConfig, daemon: DaemonSettings = DaemonSettings()) {
+        self.listener = listener
+        self.daemon = daemon
     }
 }

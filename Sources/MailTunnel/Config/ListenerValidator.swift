@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import MailTunnelProtocols
+import MailTunnelTLS
 
 /// Rules that involve more than one key of a listener, plus whether named files can be read now
 /// (so a typo fails at start-up or `--check`, not at the first TLS handshake).
@@ -22,11 +23,8 @@ enum ListenerValidator {
             errors.append(ConfigError(assignment?.location ?? origin, key: assignment?.writtenKey ?? key, message))
         }
 
-        if !built.givenKeys.contains("accept") {
-            errors.append(ConfigError(origin, key: "accept", "missing; every listener needs accept = [HOST:]PORT"))
-        }
-        if !built.givenKeys.contains("connect") {
-            errors.append(ConfigError(origin, key: "connect", "missing; every listener needs connect = [HOST:]PORT"))
+        for option in OptionTable.options where option.isRequired && !built.givenKeys.contains(option.name) {
+            errors.append(ConfigError(origin, key: option.name, "missing; every listener needs \(option.name) = \(option.syntax)"))
         }
         if config.starttls && config.protocol == .none {
             fail("starttls", "starttls = yes needs protocol imap, pop3 or smtp (protocol is none"

@@ -1,5 +1,8 @@
-/// Help text and the README table, generated from `OptionTable` so they never drift from the parser.
+/// `--help` and the README table, generated from `OptionTable` and `CommandFlag` so they never drift from the parser.
 public enum OptionDocs {
+    static let abstract =
+        "mailtunnel: TLS for mail servers that lack it: implicit TLS, STARTTLS, client certificates, an SMTP auth gate."
+
     public static var usage: String {
         """
         usage: mailtunnel --accept [HOST:]PORT --connect [HOST:]PORT [options]
@@ -12,10 +15,25 @@ public enum OptionDocs {
         """
     }
 
-    /// Each option as its flag line and an indented, pre-wrapped description, so no line passes 80 columns and
-    /// `--help` reads the same on any terminal (ArgumentParser would otherwise re-wrap long lines mid-column).
+    static let examples = [
+        "mailtunnel --accept 993 --connect 143",
+        "mailtunnel --accept 995 --connect 110 --cert mail.pem --key mail.key",
+        "mailtunnel --accept 587 --connect 25 --starttls yes --auth sasl --xclient yes",
+        "mailtunnel --accept [::]:993 --connect 10.0.0.5:143 --connect 10.0.0.6:143",
+        "mailtunnel --config /etc/mailtunnel/imaps.conf",
+        "mailtunnel --check --stunnel-config /etc/stunnel/stunnel.conf",
+    ]
+
+    /// Each flag as its line and an indented, pre-wrapped description, so `--help` reads the same on any terminal.
+    /// (A default that is one long word, the cipher list, keeps its line whole.)
     public static var helpText: String {
-        var lines = [usage, "", "options:"]
+        var lines = [abstract, "", usage, "", "commands:"]
+        for command in CommandFlag.allCases {
+            lines.append("  --\(command.rawValue)" + (command.syntax.map { " \($0)" } ?? ""))
+            lines += wrap(command.help, width: 70).map { "      " + $0 }
+        }
+        lines += ["", "examples:"] + examples.map { "  " + $0 }
+        lines += ["", "options:"]
         for option in OptionTable.options {
             lines.append("  \(option.flag) \(option.syntax)")
             var text = "\(option.help) (default: \(option.defaultText))"

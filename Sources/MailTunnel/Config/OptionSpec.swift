@@ -1,187 +1,125 @@
 /// Whether an option belongs to one listener or to the whole process.
 public enum OptionScope: Sendable, Equatable {
     case listener
-    /// Process-wide (user, group, pid-file, log-level, state-dir): every listener must agree,
+    /// Process-wide (metrics, user, group, pid-file, log-level, state-dir): every listener must agree,
     /// and `--check` prints these once, before the first section.
     case daemon
 }
 
-/// How stunnel spells an option, for the translator and the docs.
-public enum StunnelAlias: Sendable, Equatable {
-    /// Same meaning and value syntax: the translator passes the value through.
-    case direct(String)
-    /// Related stunnel option(s) whose values the translator converts; text is for docs only.
-    case converted(String)
+/// Where an option's value is kept: a field of `ListenerConfig` or of `DaemonSettings`. The scope follows from it.
+public struct OptionField<Value: Sendable>: Sendable {
+    public let scope: OptionScope
+    let get: @Sendable (SettingsDraft) -> Value
+    let set: @Sendable (inout SettingsDraft, Value) -> Void
 
-    public var text: String {
-        switch self {
-        case .direct(let name), .converted(let name): return name
-        }
+    public static func listener(_ path: any WritableKeyPath<ListenerConfig, Value> & Sendable) -> Self {
+        Self(scope: .listener, get: { $0.listener[keyPath: path] }, set: { $0.listener[keyPath: path] = $1 })
+    }
+
+    public static func daemon(_ path: any WritableKeyPath<DaemonSettings, Value> & Sendable) -> Self {
+        Self(scope: .daemon, get: { $0.daemon[keyPath: path] }, set: { $0.daemon[keyPath: path] = $1 })
     }
 }
 
-/// One option declared once: everything else (flags, config keys, --check, help, README table) is derived from it.
-public struct OptionSpec: Sendable {
+/// What an option's docs say when it is not given.
+public enum OptionDefault<Value: Sendable>: Sendable {
+    /// A real default: the field starts with it, and help, README and `--check` print it through the option's renderer.
+    case value(Value)
+    /// No value (the field starts nil or empty); the text says what that means.
+    case unset(Value, meaning: String)
+    /// Computed from other keys when not given (the protocol from the accept port, the key from the cert);
+    /// `Value` is what the field holds until then.
+    case derived(Value, rule: String, from: @Sendable (SettingsDraft) -> Value?)
+    /// Every listener must give it; the value is a placeholder that is never run.
+    case required(placeholder: Value)
+}
+
+/// One option, declared once with its key, type, default value, validation, docs and stunnel spelling.
+/// Flags, config-file keys, `--check`, `--help`, the README table and the stunnel translation all read it.
+public struct Option<Value: Sendable>: Sendable {
     public let name: String
     /// Value syntax shown in help, e.g. `[HOST:]PORT` or `yes|no`.
     public let syntax: String
-    /// The default as documentation text.
-    public let defaultText: String
+    public let help: String
+    public let field: OptionField<Value>
+    public let `default`: OptionDefault<Value>
+    public let repeatable: Bool
+    /// Boolean options may be given as a bare flag (`--starttls` means `--starttls yes`).
+    public let isBoolean: Bool
+    public let stunnel: StunnelSpelling?
+    /// Validates one value; `current` is nil for the first value given, which replaces the default,
+    /// and the value so far for later ones (repeatable options append).
+    let parse: @Sendable (String, _ current: Value?) throws(OptionValueError) -> Value
+    /// The value in config syntax, one string per line; empty means "not set".
+    let render: @Sendable (Value) -> [String]
+
+    /// The value a field starts with.
+    public var defaultValue: Value {
+        switch self.default {
+        case .value(let value), .unset(let value, _), .derived(let value, _, _), .required(let value): return value
+        }
+    }
+
+    /// The default as help, the README table and `--check` print it: the value itself when there is one.
+    public var defaultText: String {
+        switch self.default {
+        case .value(let value): return render(value).joined(separator: ", ")
+        case .unset(_, let meaning): return meaning
+        case .derived(_, let rule, _): return rule
+        case .required: return "(required)"
+        }
+    }
+
+    /// The type-erased form the tables and parsers iterate over.
+    public var spec: OptionSpec {
+        let (field, parse, render) = (field, parse, render)
+        var derive: (@Sendable (inout SettingsDraft) -> Void)?
+        if case .derived(_, _, let from) = self.default {
+            derive = { draft in if let value = from(draft) { field.set(&draft, value) } }
+        }
+        return OptionSpec(
+            name: name, syntax: syntax, help: help, scope: field.scope, repeatable: repeatable, isBoolean: isBoolean,
+            defaultText: defaultText, hasValueDefault: { if case .value = self.default { true } else { false } }(),
+            isRequired: { if case .required = self.default { true } else { false } }(), stunnel: stunnel,
+            applyText: { text, draft, first throws(OptionValueError) in
+                field.set(&draft, try parse(text, first ? nil : field.get(draft)))
+            },
+            renderValues: { render(field.get($0)) },
+            copyValue: { source, target in field.set(&target, field.get(source)) },
+            derive: derive)
+    }
+}
+
+/// An option with its value type erased, so every option can sit in one list.
+public struct OptionSpec: Sendable {
+    public let name: String
+    public let syntax: String
     public let help: String
     public let scope: OptionScope
     public let repeatable: Bool
-    public let stunnel: StunnelAlias?
-    /// Boolean options may be given as a bare flag (`--starttls` means `--starttls yes`).
     public let isBoolean: Bool
-    /// Parses one value into the config; repeatable options append.
-    let apply: @Sendable (String, inout ListenerConfig) throws(OptionValueError) -> Void
-    /// The effective values in config syntax; empty means "not set".
-    let render: @Sendable (ListenerConfig) -> [String]
+    public let defaultText: String
+    /// The default is a value (printed as `key = value` by `--check`), not a note about an unset key.
+    public let hasValueDefault: Bool
+    /// Every listener must give it.
+    public let isRequired: Bool
+    public let stunnel: StunnelSpelling?
+    let applyText: @Sendable (String, inout SettingsDraft, Bool) throws(OptionValueError) -> Void
+    let renderValues: @Sendable (SettingsDraft) -> [String]
+    let copyValue: @Sendable (SettingsDraft, inout SettingsDraft) -> Void
+    /// Fills in a derived default when the key was not given.
+    let derive: (@Sendable (inout SettingsDraft) -> Void)?
 
     public var flag: String { "--\(name)" }
 
-    public func apply(_ value: String, to config: inout ListenerConfig) throws(OptionValueError) {
-        try apply(value, &config)
+    /// Applies one value; `replacingDefault` is false for the second and later values of a repeatable key.
+    public func apply(_ value: String, to draft: inout SettingsDraft, replacingDefault: Bool = true) throws(OptionValueError) {
+        try applyText(value, &draft, replacingDefault)
     }
 
-    public func values(of config: ListenerConfig) -> [String] { render(config) }
-}
+    /// The effective values in config syntax; empty means "not set".
+    public func values(of draft: SettingsDraft) -> [String] { renderValues(draft) }
 
-// Builders, one per value kind, so the table below reads as a declaration and every kind
-// parses and prints the same way.
-extension OptionSpec {
-    typealias Apply = @Sendable (String, inout ListenerConfig) throws(OptionValueError) -> Void
-
-    init(_ name: String, _ syntax: String, default defaultText: String, _ help: String,
-         scope: OptionScope = .listener, repeatable: Bool = false, stunnel: StunnelAlias? = nil,
-         isBoolean: Bool = false, apply: @escaping Apply, render: @escaping @Sendable (ListenerConfig) -> [String]) {
-        self.name = name
-        self.syntax = syntax
-        self.defaultText = defaultText
-        self.help = help
-        self.scope = scope
-        self.repeatable = repeatable
-        self.stunnel = stunnel
-        self.isBoolean = isBoolean
-        self.apply = apply
-        self.render = render
-    }
-
-    static func address(_ name: String, role: AddressRole, _ keyPath: any WritableKeyPath<ListenerConfig, HostPort> & Sendable,
-                        default defaultText: String, _ help: String, stunnel: StunnelAlias?) -> OptionSpec {
-        OptionSpec(name, "[HOST:]PORT", default: defaultText, help, stunnel: stunnel,
-                   apply: { value, config throws(OptionValueError) in
-                       config[keyPath: keyPath] = try AddressParser.parse(value, role: role)
-                   },
-                   render: { config in
-                       let address = config[keyPath: keyPath]
-                       return address.port == 0 ? [] : [address.description]
-                   })
-    }
-
-    static func addressList(_ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, [HostPort]> & Sendable,
-                            default defaultText: String, _ help: String, stunnel: StunnelAlias?) -> OptionSpec {
-        OptionSpec(name, "[HOST:]PORT", default: defaultText, help, repeatable: true, stunnel: stunnel,
-                   apply: { value, config throws(OptionValueError) in
-                       config[keyPath: keyPath].append(try AddressParser.parse(value, role: .connect))
-                   },
-                   render: { config in config[keyPath: keyPath].map(\.description) })
-    }
-
-    static func choice<E: RawRepresentable & CaseIterable & Sendable>(
-        _ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, E> & Sendable, default defaultText: String,
-        _ help: String, scope: OptionScope = .listener, stunnel: StunnelAlias?
-    ) -> OptionSpec where E.RawValue == String {
-        let names = E.allCases.map(\.rawValue)
-        return OptionSpec(name, names.joined(separator: "|"), default: defaultText, help, scope: scope, stunnel: stunnel,
-                          apply: { value, config throws(OptionValueError) in
-                              guard let parsed = E(rawValue: value.lowercased()) else {
-                                  throw OptionValueError("expected one of \(names.joined(separator: ", ")), got '\(value)'")
-                              }
-                              config[keyPath: keyPath] = parsed
-                          },
-                          render: { config in [config[keyPath: keyPath].rawValue] })
-    }
-
-    static func boolean(_ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, Bool> & Sendable,
-                        _ help: String, stunnel: StunnelAlias? = nil) -> OptionSpec {
-        OptionSpec(name, "yes|no", default: "no", help, stunnel: stunnel, isBoolean: true,
-                   apply: { value, config throws(OptionValueError) in
-                       config[keyPath: keyPath] = try parseBool(value)
-                   },
-                   render: { config in [config[keyPath: keyPath] ? "yes" : "no"] })
-    }
-
-    static func duration(_ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, Double> & Sendable,
-                         default defaultText: String, allowZero: Bool, _ help: String,
-                         stunnel: StunnelAlias?) -> OptionSpec {
-        OptionSpec(name, "DURATION", default: defaultText, help, stunnel: stunnel,
-                   apply: { value, config throws(OptionValueError) in
-                       let seconds = try DurationParser.parse(value)
-                       guard seconds > 0 || (allowZero && seconds == 0) else {
-                           throw OptionValueError("expected a duration above zero, got '\(value)'")
-                       }
-                       config[keyPath: keyPath] = seconds
-                   },
-                   render: { config in [DurationParser.format(config[keyPath: keyPath])] })
-    }
-
-    static func integer(_ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, Int> & Sendable,
-                        range: ClosedRange<Int>, default defaultText: String, _ help: String) -> OptionSpec {
-        OptionSpec(name, "INTEGER", default: defaultText, help,
-                   apply: { value, config throws(OptionValueError) in
-                       config[keyPath: keyPath] = try parseInt(value, range: range)
-                   },
-                   render: { config in [String(config[keyPath: keyPath])] })
-    }
-
-    /// An integer limit where `none` means unlimited.
-    static func limit(_ name: String, _ keyPath: any WritableKeyPath<ListenerConfig, Int?> & Sendable,
-                      range: ClosedRange<Int>, _ help: String) -> OptionSpec {
-        OptionSpec(name, "INTEGER|none", default: "none", help,
-                   apply: { value, config throws(OptionValueError) in
-                       config[keyPath: keyPath] = value.lowercased() == "none" ? nil : try parseInt(value, range: range)
-                   },
-                   render: { config in [config[keyPath: keyPath].map(String.init) ?? "none"] })
-    }
-
-    /// A free-text setting that must not be empty; `keyPath` optional means "unset" prints nothing.
-    static func text(_ name: String, _ syntax: String, _ keyPath: any WritableKeyPath<ListenerConfig, String?> & Sendable,
-                     default defaultText: String, _ help: String, scope: OptionScope = .listener,
-                     stunnel: StunnelAlias?) -> OptionSpec {
-        OptionSpec(name, syntax, default: defaultText, help, scope: scope, stunnel: stunnel,
-                   apply: { value, config throws(OptionValueError) in
-                       config[keyPath: keyPath] = try nonEmpty(value, syntax)
-                   },
-                   render: { config in config[keyPath: keyPath].map { [$0] } ?? [] })
-    }
-
-    static func requiredText(_ name: String, _ syntax: String, _ keyPath: any WritableKeyPath<ListenerConfig, String> & Sendable,
-                             default defaultText: String, _ help: String, stunnel: StunnelAlias?) -> OptionSpec {
-        OptionSpec(name, syntax, default: defaultText, help, stunnel: stunnel,
-                   apply: { value, config throws(OptionValueError) in
-                       config[keyPath: keyPath] = try nonEmpty(value, syntax)
-                   },
-                   render: { config in [config[keyPath: keyPath]] })
-    }
-
-    static func parseBool(_ value: String) throws(OptionValueError) -> Bool {
-        switch value.lowercased() {
-        case "yes", "true", "on": return true
-        case "no", "false", "off": return false
-        default: throw OptionValueError("expected yes or no, got '\(value)'")
-        }
-    }
-
-    static func parseInt(_ value: String, range: ClosedRange<Int>) throws(OptionValueError) -> Int {
-        guard let number = Int(value), range.contains(number) else {
-            throw OptionValueError("expected a whole number from \(range.lowerBound) to \(range.upperBound), got '\(value)'")
-        }
-        return number
-    }
-
-    static func nonEmpty(_ value: String, _ syntax: String) throws(OptionValueError) -> String {
-        guard !value.isEmpty else { throw OptionValueError("expected \(syntax), got nothing") }
-        return value
-    }
+    /// Copies this option's value from one draft to another (process-wide values into the merged settings).
+    func copy(from source: SettingsDraft, to target: inout SettingsDraft) { copyValue(source, &target) }
 }

@@ -1,88 +1,147 @@
+import MailTunnelTLS
 import MailTunnelProtocols
 
-/// Every SPEC option, declared exactly once, in the order `--check` and the help print them.
-/// Command-line flags, config-file keys, `--check` output, help text and the README table are all derived from it.
+/// Every SPEC option, declared exactly once: key, type, default value, validation, docs and stunnel spelling.
+/// `ListenerConfig` and `DaemonSettings` take their defaults from here; flags, config-file keys, `--check`,
+/// `--help`, the README table and the stunnel translation are all derived from `options`.
 public enum OptionTable {
+    static let accept = Option.address(
+        "accept", role: .accept, .listener(\.accept), "where clients connect; no HOST (or `*`) means all interfaces",
+        stunnel: .converted("accept") { value throws(OptionValueError) in try StunnelValues.nativeAddress(value) })
+    static let connect = Option.list(
+        "connect", "[HOST:]PORT", .listener(\.connect), default: .required(placeholder: []),
+        "backend; repeat for failover in the given order; no HOST means 127.0.0.1",
+        stunnel: .converted("connect") { value throws(OptionValueError) in try StunnelValues.nativeAddress(value) },
+        element: { value throws(OptionValueError) in [try AddressParser.parse(value, role: .connect)] },
+        render: \.description)
+    static let `protocol` = Option.choice(
+        "protocol", .listener(\.protocol),
+        default: .derived(.none, rule: "from accept port: 993/143 imap, 995/110 pop3, 465/587/25 smtp, else none",
+                          from: { MailProtocol.inferred(fromPort: $0.listener.accept.port) }),
+        "application protocol: STARTTLS dialogue, error replies, auth",
+        stunnel: .converted("protocol") { value throws(OptionValueError) in
+            if let name = StunnelValues.startTLSProtocol(value) { return name }
+            guard value.lowercased() == "proxy" else {
+                throw OptionValueError("protocol '\(value)' is not supported; mailtunnel translates imap, pop3, smtp and proxy")
+            }
+            return nil
+        })
+    static let starttls = Option.boolean(
+        "starttls", .listener(\.starttls), default: false,
+        "STARTTLS-upgrade mode (plaintext first); needs protocol imap, pop3 or smtp",
+        stunnel: .converted("protocol", shown: "protocol = imap|pop3|smtp") {
+            StunnelValues.startTLSProtocol($0) == nil ? nil : "yes"
+        })
+    static let cert = Option.text("cert", "FILE", .listener(\.cert), unset: "self-signed, generated once in state-dir",
+                                  "PEM server certificate chain", stunnel: .same("cert"))
+    static let key = Option.text("key", "FILE", .listener(\.key), unset: "the cert file", derived: { $0.listener.cert },
+                                 "PEM private key", stunnel: .same("key"))
+    static let tlsMin = Option.choice(
+        "tls-min", .listener(\.tlsMin), default: .value(.v1_2), "lowest TLS version accepted",
+        stunnel: .converted("sslVersionMin") { value throws(OptionValueError) in
+            switch value.lowercased() {
+            case "tlsv1.2": return "1.2"
+            case "tlsv1.3": return "1.3"
+            default: throw OptionValueError("mailtunnel accepts TLSv1.2 or TLSv1.3 only, got '\(value)'; use sslVersionMin = TLSv1.2")
+            }
+        })
+    /// TLS 1.2 ciphers: ECDHE with AEAD only (SPEC).
+    static let ciphers = Option.requiredText(
+        "ciphers", "OPENSSL-CIPHERS", .listener(\.ciphers),
+        default: "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+            + "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+        "TLS 1.2 cipher list", stunnel: .same("ciphers"))
+    static let ciphersuites = Option.text("ciphersuites", "OPENSSL-SUITES", .listener(\.ciphersuites),
+                                          unset: "OpenSSL's", "TLS 1.3 cipher suites", stunnel: .same("ciphersuites"))
+    static let verify = Option.choice(
+        "verify", .listener(\.verify), default: .value(.none), "client certificate policy",
+        stunnel: StunnelSpelling([
+            StunnelKey("verify", .verifySwitch { value, switches throws(OptionValueError) in try switches.setLevel(value) }),
+            StunnelKey("verifyChain", .verifySwitch { value, switches throws(OptionValueError) in try switches.setChain(value) }),
+            StunnelKey("requireCert", .verifySwitch { value, switches throws(OptionValueError) in try switches.setRequire(value) }),
+            // Recognized only to be refused with a reason, so not in the README's column.
+            StunnelKey("verifyPeer", .verifySwitch { value, switches throws(OptionValueError) in try switches.setPeer(value) }),
+        ], shown: "verify, verifyChain, requireCert"))
+    static let caFile = Option.text("ca-file", "FILE", .listener(\.caFile), unset: "none",
+                                    "PEM trust anchors for client certificates", stunnel: .same("CAfile"))
+    static let caPath = Option.text("ca-path", "DIR", .listener(\.caPath), unset: "none",
+                                    "hashed directory of trust anchors", stunnel: .same("CApath"))
+    static let crlFile = Option.text("crl-file", "FILE", .listener(\.crlFile), unset: "none",
+                                     "PEM certificate revocation lists", stunnel: .same("CRLfile"))
+    static let verifyDepth = Option.integer("verify-depth", .listener(\.verifyDepth), range: 0...100, default: 9,
+                                            "maximum client certificate chain depth")
+    static let allowSubject = Option.list(
+        "allow-subject", "CN|EMAIL", .listener(\.allowSubject), default: .unset([], meaning: "any verified holder"),
+        "admit only these verified certificate holders; repeatable",
+        stunnel: StunnelSpelling([StunnelKey("checkHost", .same), StunnelKey("checkEmail", .same)]),
+        element: { value throws(OptionValueError) in [try nonEmpty(value, "a certificate CN or email")] },
+        render: { $0 })
+    static let auth = Option.choice("auth", .listener(\.auth), default: .value(.none),
+                                    "smtp only: gate MAIL FROM behind SASL or a client certificate")
+    static let saslService = Option.requiredText("sasl-service", "NAME", .listener(\.saslService), default: "smtp",
+                                                 "libsasl2 application name")
+    static let saslConfigDir = Option.text("sasl-config-dir", "DIR", .listener(\.saslConfigDir),
+                                           unset: "libsasl2's search path (/etc/sasl2)",
+                                           "where <sasl-service>.conf is read from")
+    static let xclient = Option.boolean("xclient", .listener(\.xclient), default: false,
+                                        "smtp: send XCLIENT (ADDR, PORT, NAME, LOGIN) to the backend")
+    static let proxyProtocol = Option.choice(
+        "proxy-protocol", .listener(\.proxyProtocol), default: .value(.none), "send a PROXY header to the backend",
+        stunnel: .converted("protocol", shown: "protocol = proxy") { $0.lowercased() == "proxy" ? "v1" : nil })
+    static let acceptProxyProtocol = Option.boolean("accept-proxy-protocol", .listener(\.acceptProxyProtocol),
+                                                    default: false, "expect a PROXY v1/v2 header from a load balancer")
+    /// Loopback only: a balancer on the same host. Anyone who may send a PROXY header chooses the client address.
+    static let acceptProxyFrom = Option.list(
+        "accept-proxy-from", "CIDR[,CIDR...]", .listener(\.acceptProxyFrom),
+        default: .value([IPNetwork("127.0.0.0/8")!, IPNetwork("::1")!]),
+        "the only peers whose PROXY header is honoured; others are closed; repeatable", joined: true,
+        element: { value throws(OptionValueError) in
+            guard let networks = IPNetwork.list(value) else {
+                throw OptionValueError("expected addresses or networks such as 10.0.0.0/8 or 2001:db8::/32 "
+                                       + "(no host bits past the prefix), got '\(value)'")
+            }
+            return networks
+        },
+        render: \.description)
+    static let handshakeTimeout = Option.duration(
+        "handshake-timeout", .listener(\.handshakeTimeout), default: 30, allowZero: false,
+        "time allowed from accept until relaying starts (TLS, STARTTLS dialogue, SMTP AUTH)", stunnel: .same("TIMEOUTbusy"))
+    static let connectTimeout = Option.duration("connect-timeout", .listener(\.connectTimeout), default: 10,
+                                                allowZero: false, "time allowed to reach a backend",
+                                                stunnel: .same("TIMEOUTconnect"))
+    static let idleTimeout = Option.duration("idle-timeout", .listener(\.idleTimeout), default: 30 * 60,
+                                             allowZero: false, "close a connection silent in both directions this long",
+                                             stunnel: .same("TIMEOUTidle"))
+    static let maxConnections = Option.integer("max-connections", .listener(\.maxConnections), range: 1...1_000_000,
+                                               default: 10_000, "per listener; beyond it clients get a protocol error reply")
+    static let maxConnectionsPerIP = Option.limit("max-connections-per-ip", .listener(\.maxConnectionsPerIP),
+                                                  range: 1...1_000_000, "per listener and client address; none = unlimited")
+    static let shutdownGrace = Option.duration("shutdown-grace", .listener(\.shutdownGrace), default: 30, allowZero: true,
+                                               "how long live sessions may finish after SIGTERM")
+    /// Process-wide: one /metrics and /healthz endpoint reports every listener of the process.
+    static let metrics = Option.optionalAddress("metrics", role: .metrics, .daemon(\.metrics),
+                                                "Prometheus text at /metrics and GET /healthz; no HOST means 127.0.0.1")
+    static let user = Option.text("user", "NAME", .daemon(\.user), unset: "unchanged",
+                                  "drop privileges to this user after binding", stunnel: .same("setuid", globalOnly: true))
+    static let group = Option.text("group", "NAME", .daemon(\.group), unset: "the user's group",
+                                   "drop privileges to this group after binding", stunnel: .same("setgid", globalOnly: true))
+    static let pidFile = Option.text("pid-file", "FILE", .daemon(\.pidFile), unset: "none", "write the process id here",
+                                     stunnel: .converted("pid", globalOnly: true) { $0.isEmpty ? nil : $0 })
+    static let logLevel = Option.choice(
+        "log-level", .daemon(\.logLevel), default: .value(.info), "lowest level logged",
+        stunnel: .converted("debug") { value throws(OptionValueError) in try StunnelValues.logLevel(fromDebug: value).rawValue })
+    static let stateDir = Option.text("state-dir", "DIR", .daemon(\.stateDir),
+                                      unset: "$STATE_DIRECTORY, else /var/lib/mailtunnel",
+                                      "where the generated self-signed certificate is kept")
+
+    /// In the order `--check`, `--help` and the README print them.
     public static let options: [OptionSpec] = [
-        .address("accept", role: .accept, \.accept, default: "(required)",
-                 "where clients connect; no HOST (or `*`) means all interfaces", stunnel: .converted("accept")),
-        .addressList("connect", \.connect, default: "(required)",
-                     "backend; repeat for failover in the given order; no HOST means 127.0.0.1",
-                     stunnel: .converted("connect")),
-        .choice("protocol", \.protocol, default: "from accept port: 993/143 imap, 995/110 pop3, 465/587/25 smtp, else none",
-                "application protocol: STARTTLS dialogue, error replies, auth", stunnel: .converted("protocol")),
-        .boolean("starttls", \.starttls, "STARTTLS-upgrade mode (plaintext first); needs protocol imap, pop3 or smtp",
-                 stunnel: .converted("protocol = imap|pop3|smtp")),
-        .text("cert", "FILE", \.cert, default: "self-signed, generated once in state-dir",
-              "PEM server certificate chain", stunnel: .direct("cert")),
-        .text("key", "FILE", \.key, default: "the cert file", "PEM private key", stunnel: .direct("key")),
-        .choice("tls-min", \.tlsMin, default: "1.2", "lowest TLS version accepted", stunnel: .converted("sslVersionMin")),
-        .requiredText("ciphers", "OPENSSL-CIPHERS", \.ciphers, default: "ECDHE with AES-GCM or ChaCha20-Poly1305",
-                      "TLS 1.2 cipher list", stunnel: .direct("ciphers")),
-        .text("ciphersuites", "OPENSSL-SUITES", \.ciphersuites, default: "OpenSSL's", "TLS 1.3 cipher suites",
-              stunnel: .direct("ciphersuites")),
-        .choice("verify", \.verify, default: "none", "client certificate policy",
-                stunnel: .converted("verify, verifyChain, requireCert")),
-        .text("ca-file", "FILE", \.caFile, default: "none", "PEM trust anchors for client certificates",
-              stunnel: .direct("CAfile")),
-        .text("ca-path", "DIR", \.caPath, default: "none", "hashed directory of trust anchors", stunnel: .direct("CApath")),
-        .text("crl-file", "FILE", \.crlFile, default: "none", "PEM certificate revocation lists", stunnel: .direct("CRLfile")),
-        .integer("verify-depth", \.verifyDepth, range: 0...100, default: "9", "maximum client certificate chain depth"),
-        OptionSpec("allow-subject", "CN|EMAIL", default: "any verified holder",
-                   "admit only these verified certificate holders; repeatable", repeatable: true,
-                   stunnel: .converted("checkHost, checkEmail"),
-                   apply: { value, config throws(OptionValueError) in
-                       config.allowSubject.append(try OptionSpec.nonEmpty(value, "a certificate CN or email"))
-                   },
-                   render: { $0.allowSubject }),
-        .choice("auth", \.auth, default: "none", "smtp only: gate MAIL FROM behind SASL or a client certificate",
-                stunnel: nil),
-        .requiredText("sasl-service", "NAME", \.saslService, default: "smtp", "libsasl2 application name", stunnel: nil),
-        .text("sasl-config-dir", "DIR", \.saslConfigDir, default: "libsasl2's search path (/etc/sasl2)",
-              "where <sasl-service>.conf is read from", stunnel: nil),
-        .boolean("xclient", \.xclient, "smtp: send XCLIENT (ADDR, PORT, NAME, LOGIN) to the backend"),
-        .choice("proxy-protocol", \.proxyProtocol, default: "none", "send a PROXY header to the backend",
-                stunnel: .converted("protocol = proxy")),
-        .boolean("accept-proxy-protocol", \.acceptProxyProtocol, "expect a PROXY v1/v2 header from a load balancer"),
-        OptionSpec("accept-proxy-from", "CIDR[,CIDR...]", default: "127.0.0.0/8, ::1",
-                   "the only peers whose PROXY header is honoured; others are closed; repeatable", repeatable: true,
-                   apply: { value, config throws(OptionValueError) in
-                       guard let networks = IPNetwork.list(value) else {
-                           throw OptionValueError("expected addresses or networks such as 10.0.0.0/8 or 2001:db8::/32 "
-                                                  + "(no host bits past the prefix), got '\(value)'")
-                       }
-                       config.acceptProxyFrom = (config.acceptProxyFrom ?? []) + networks
-                   },
-                   render: { [$0.trustedProxies.map(\.description).joined(separator: ", ")] }),
-        .duration("handshake-timeout", \.handshakeTimeout, default: "30s", allowZero: false,
-                  "time allowed from accept until relaying starts (TLS, STARTTLS dialogue, SMTP AUTH)", stunnel: .direct("TIMEOUTbusy")),
-        .duration("connect-timeout", \.connectTimeout, default: "10s", allowZero: false,
-                  "time allowed to reach a backend", stunnel: .direct("TIMEOUTconnect")),
-        .duration("idle-timeout", \.idleTimeout, default: "30m", allowZero: false,
-                  "close a connection silent in both directions this long", stunnel: .direct("TIMEOUTidle")),
-        .integer("max-connections", \.maxConnections, range: 1...1_000_000, default: "10000",
-                 "per listener; beyond it clients get a protocol error reply"),
-        .limit("max-connections-per-ip", \.maxConnectionsPerIP, range: 1...1_000_000,
-               "per listener and client address; none = unlimited"),
-        .duration("shutdown-grace", \.shutdownGrace, default: "30s", allowZero: true,
-                  "how long live sessions may finish after SIGTERM", stunnel: nil),
-        // Process-wide: one /metrics and /healthz endpoint reports every listener of the process.
-        OptionSpec("metrics", "HOST:PORT|off", default: "off",
-                   "Prometheus text at /metrics and GET /healthz; no HOST means 127.0.0.1", scope: .daemon,
-                   apply: { value, config throws(OptionValueError) in
-                       config.metrics = value.lowercased() == "off" ? nil : try AddressParser.parse(value, role: .metrics)
-                   },
-                   render: { [$0.metrics?.description ?? "off"] }),
-        .text("user", "NAME", \.user, default: "unchanged", "drop privileges to this user after binding",
-              scope: .daemon, stunnel: .direct("setuid")),
-        .text("group", "NAME", \.group, default: "the user's group", "drop privileges to this group after binding",
-              scope: .daemon, stunnel: .direct("setgid")),
-        .text("pid-file", "FILE", \.pidFile, default: "none", "write the process id here", scope: .daemon,
-              stunnel: .direct("pid")),
-        .choice("log-level", \.logLevel, default: "info", "lowest level logged", scope: .daemon,
-                stunnel: .converted("debug")),
-        .text("state-dir", "DIR", \.stateDir, default: "$STATE_DIRECTORY, else /var/lib/mailtunnel", "where the generated self-signed certificate is kept",
-              scope: .daemon, stunnel: nil),
+        accept.spec, connect.spec, `protocol`.spec, starttls.spec, cert.spec, key.spec, tlsMin.spec, ciphers.spec,
+        ciphersuites.spec, verify.spec, caFile.spec, caPath.spec, crlFile.spec, verifyDepth.spec, allowSubject.spec,
+        auth.spec, saslService.spec, saslConfigDir.spec, xclient.spec, proxyProtocol.spec, acceptProxyProtocol.spec,
+        acceptProxyFrom.spec, handshakeTimeout.spec, connectTimeout.spec, idleTimeout.spec, maxConnections.spec,
+        maxConnectionsPerIP.spec, shutdownGrace.spec, metrics.spec, user.spec, group.spec, pidFile.spec,
+        logLevel.spec, stateDir.spec,
     ]
 
     /// Keys are matched case-insensitively, as stunnel matches its own.
@@ -91,11 +150,13 @@ public enum OptionTable {
         return options.first { $0.name == wanted }
     }
 
-    /// The native option a stunnel option passes straight through to, if any.
-    static func option(stunnelDirect name: String) -> OptionSpec? {
-        options.first {
-            if case .direct(let alias)? = $0.stunnel { return alias.lowercased() == name.lowercased() }
-            return false
-        }
+    /// The native options a stunnel key is translated into, in table order (`protocol` sets up to two).
+    static func options(stunnelKey written: String) -> [(option: OptionSpec, key: StunnelKey)] {
+        options.compactMap { option in option.stunnel?.keys.first { $0.matches(written) }.map { (option, $0) } }
+    }
+
+    /// The native option a stunnel key passes straight through to, if any (for "did you mean").
+    static func option(stunnelSame written: String) -> OptionSpec? {
+        options(stunnelKey: written).first { if case .same = $0.key.conversion { true } else { false } }?.option
     }
 }

@@ -1,20 +1,3 @@
-/// Process-wide settings: one value for the whole daemon, whichever listener or file set it.
-public struct DaemonSettings: Sendable, Equatable {
-    public var user: String?
-    public var group: String?
-    public var pidFile: String?
-    public var logLevel: LogLevelName = .info
-    public var stateDir: String?
-    /// The one metrics endpoint of the process; nil is off.
-    public var metrics: HostPort?
-    /// From stunnel's `foreground`; mailtunnel itself never forks (run it under systemd), so this is informational.
-    public var foreground: Bool?
-    /// From stunnel's `output` (its log file); mailtunnel logs to stderr/journald, so this is informational.
-    public var output: String?
-
-    public init() {}
-}
-
 /// Everything the executable needs: what to do, the listeners, and the process settings.
 public struct RunConfig: Sendable, Equatable {
     public enum Mode: Sendable, Equatable {
@@ -106,18 +89,7 @@ public struct RunConfig: Sendable, Equatable {
                                       "\(metrics) is already accepted by listener [\(clash.0.config.name)]"))
         }
         if !errors.isEmpty { throw ConfigErrors(readingOrder(errors)) }
-        // Every listener carries the process values too, so a listener read alone (or printed) is complete.
-        let listeners = built.map { entry in
-            var config = entry.0.config
-            config.user = settings.user
-            config.group = settings.group
-            config.pidFile = settings.pidFile
-            config.stateDir = settings.stateDir
-            config.logLevel = settings.logLevel
-            config.metrics = settings.metrics
-            return config
-        }
-        return RunConfig(mode: mode, listeners: listeners, daemon: settings)
+        return RunConfig(mode: mode, listeners: built.map(\.0.config), daemon: settings)
     }
 
     /// Errors in the order an operator reads them: command line first, then each file in the order given,
@@ -159,29 +131,27 @@ public struct RunConfig: Sendable, Equatable {
         return errors
     }
 
-    /// Process-wide keys may be set in any listener (or before the first section), but must agree.
+    /// Process-wide keys may be set in any listener (or before the first section), but must agree;
+    /// listeners that agree (or are silent) share the first value given anywhere.
     static func daemonSettings(_ built: [ListenerBuilder.Built], into settings: inout DaemonSettings) -> [ConfigError] {
         var errors: [ConfigError] = []
+        guard var merged = built.first?.draft else { return errors }
+        merged.daemon = settings
         for option in OptionTable.options where option.scope == .daemon {
             var first: (values: [String], where: Assignment)?
             for listener in built {
                 guard let assignment = listener.locations[option.name] else { continue }
-                let values = option.values(of: listener.config)
+                let values = option.values(of: listener.draft)
                 if let first, first.values != values {
                     errors.append(ConfigError(assignment.location, key: assignment.writtenKey,
                                               "is process-wide and was already set to '\(first.values.joined())' at \(first.where.location)"))
                 } else if first == nil {
                     first = (values, assignment)
+                    option.copy(from: listener.draft, to: &merged)
                 }
             }
         }
-        // Listeners that agree (or are silent) share the first value given anywhere.
-        settings.user = built.lazy.compactMap(\.config.user).first
-        settings.group = built.lazy.compactMap(\.config.group).first
-        settings.pidFile = built.lazy.compactMap(\.config.pidFile).first
-        settings.stateDir = built.lazy.compactMap(\.config.stateDir).first
-        settings.metrics = built.lazy.compactMap(\.config.metrics).first
-        settings.logLevel = built.first(where: { $0.locations["log-level"] != nil })?.config.logLevel ?? .info
+        settings = merged.daemon
         return errors
     }
 }

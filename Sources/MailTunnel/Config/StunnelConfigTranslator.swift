@@ -1,3 +1,4 @@
+import MailTunnelTLS
 import Foundation
 
 /// The result of reading a stunnel.conf: native listeners plus the stunnel-only process settings.
@@ -29,6 +30,8 @@ struct StunnelTranslation: Sendable {
 ///   Timeouts not given keep mailtunnel's defaults (not stunnel's 300s/12h), as `--check` shows;
 /// - `failover = prio` is mailtunnel's behaviour; `rr`, `client = yes` and every option outside the subset are
 ///   errors naming the option and line, never silently ignored.
+/// Each native option's stunnel keys and value conversion are part of its declaration in `OptionTable`; this file
+/// holds only the file format, the sections and the options stunnel has that mailtunnel has no key for.
 enum StunnelConfigTranslator {
     static func load(path: String) -> (StunnelTranslation, [ConfigError]) {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
@@ -38,18 +41,11 @@ enum StunnelConfigTranslator {
         return translate(text: text, file: path)
     }
 
-    /// stunnel's four certificate-checking switches, tracked per scope because each option sets several.
-    struct VerifyFlags {
-        var request = false, require = false, chain = false, peer = false
-        /// The last line that changed them: errors and the emitted `verify` point at it.
-        var lastLine: Assignment?
-    }
-
     struct Scope {
         var name: String?
         var location: ConfigLocation
         var assignments: [Assignment] = []
-        var verify = VerifyFlags()
+        var verify = StunnelVerifySwitches()
     }
 
     static func translate(text: String, file: String) -> (StunnelTranslation, [ConfigError]) {
@@ -116,144 +112,70 @@ enum StunnelConfigTranslator {
         return (translation, errors)
     }
 
-    private static func translateLine(_ written: String, _ value: String, _ location: ConfigLocation,
-                                      scope: inout Scope, translation: inout StunnelTranslation,
-                                      isGlobal: Bool) throws(OptionValueError) {
-        func emit(_ key: String, _ nativeValue: String) {
-            scope.assignments.append(Assignment(key: key, value: nativeValue, location: location, writtenKey: written))
-        }
-        func yesNo() throws(OptionValueError) -> Bool {
-            switch value.lowercased() {
-            case "yes": return true
-            case "no": return false
-            default: throw OptionValueError("the argument needs to be either 'yes' or 'no', got '\(value)'")
-            }
-        }
-        let name = written.lowercased()
-        let globalOnly: Set<String> = ["pid", "setuid", "setgid", "foreground", "output"]
-        if globalOnly.contains(name), !isGlobal {
-            throw OptionValueError("is a global option; move it before the first [service]")
-        }
-
-        switch name {
-        case "pid":
-            if !value.isEmpty { emit("pid-file", value) }
-        case "foreground":
+    /// stunnel options with no native key: they only inform `--check` or confirm mailtunnel's own behaviour.
+    private static let stunnelOnly: [String: @Sendable (String, inout StunnelTranslation) throws(OptionValueError) -> Void] = [
+        "foreground": { value, translation throws(OptionValueError) in
             switch value.lowercased() {
             case "yes", "quiet": translation.foreground = true
             case "no": translation.foreground = false
             default: throw OptionValueError("the argument needs to be either 'yes', 'quiet' or 'no', got '\(value)'")
             }
-        case "output":
-            translation.output = value
-        case "debug":
-            emit("log-level", try logLevel(fromDebug: value).rawValue)
-        case "accept":
-            emit("accept", try nativeAddress(value))
-        case "connect":
-            emit("connect", try nativeAddress(value))
-        case "verify":
-            guard let level = Int(value), (0...4).contains(level) else {
-                throw OptionValueError("bad verify level '\(value)'; stunnel levels are 0 to 4")
-            }
-            scope.verify.request = true
-            scope.verify.require = level >= 2
-            scope.verify.chain = (1...3).contains(level)
-            scope.verify.peer = level >= 3
-            scope.verify.lastLine = Assignment(key: "verify", value: value, location: location, writtenKey: written)
-        case "verifychain":
-            let on = try yesNo()
-            if on { scope.verify.request = true; scope.verify.require = true }
-            scope.verify.chain = on
-            scope.verify.lastLine = Assignment(key: "verify", value: value, location: location, writtenKey: written)
-        case "verifypeer":
-            let on = try yesNo()
-            if on { scope.verify.request = true; scope.verify.require = true }
-            scope.verify.peer = on
-            scope.verify.lastLine = Assignment(key: "verify", value: value, location: location, writtenKey: written)
-        case "requirecert":
-            let on = try yesNo()
-            if on { scope.verify.request = true }
-            scope.verify.require = on
-            scope.verify.lastLine = Assignment(key: "verify", value: value, location: location, writtenKey: written)
-        case "checkhost", "checkemail":
-            emit("allow-subject", value)
-        case "protocol":
-            switch value.lowercased() {
-            case "imap", "pop3", "smtp":
-                emit("protocol", value.lowercased())
-                emit("starttls", "yes")
-            case "proxy":
-                emit("proxy-protocol", "v1")
-            default:
-                throw OptionValueError("protocol '\(value)' is not supported; mailtunnel translates imap, pop3, smtp and proxy")
-            }
-        case "sslversionmin":
-            switch value.lowercased() {
-            case "tlsv1.2": emit("tls-min", "1.2")
-            case "tlsv1.3": emit("tls-min", "1.3")
-            default: throw OptionValueError("mailtunnel accepts TLSv1.2 or TLSv1.3 only, got '\(value)'; use sslVersionMin = TLSv1.2")
-            }
-        case "failover":
+        },
+        "output": { value, translation in translation.output = value },
+        "failover": { value, _ throws(OptionValueError) in
             switch value.lowercased() {
             case "prio": break  // mailtunnel always tries backends in the order given
             case "rr": throw OptionValueError("failover = rr (round robin) is not supported; mailtunnel tries backends in order (prio)")
             default: throw OptionValueError("the argument needs to be either 'rr' or 'prio', got '\(value)'")
             }
-        case "client":
-            if try yesNo() {
+        },
+        "client": { value, _ throws(OptionValueError) in
+            if try StunnelValues.yesNo(value) {
                 throw OptionValueError("client = yes (TLS towards the backend) is not supported; mailtunnel is a TLS server")
             }
-        default:
-            guard let option = OptionTable.option(stunnelDirect: name) else {
-                throw OptionValueError("unsupported stunnel option; mailtunnel translates only the mail subset "
-                                       + "(see the stunnel column of mailtunnel's option table)")
+        },
+    ]
+    private static let stunnelOnlyGlobal: Set<String> = ["foreground", "output"]
+
+    /// One stunnel line, translated by the declarations that carry its key.
+    private static func translateLine(_ written: String, _ value: String, _ location: ConfigLocation,
+                                      scope: inout Scope, translation: inout StunnelTranslation,
+                                      isGlobal: Bool) throws(OptionValueError) {
+        let name = written.lowercased()
+        if let handle = stunnelOnly[name] {
+            if stunnelOnlyGlobal.contains(name), !isGlobal { throw globalOnly }
+            return try handle(value, &translation)
+        }
+        let targets = OptionTable.options(stunnelKey: written)
+        guard !targets.isEmpty else {
+            throw OptionValueError("unsupported stunnel option; mailtunnel translates only the mail subset "
+                                   + "(see the stunnel column of mailtunnel's option table)")
+        }
+        if !isGlobal, targets.contains(where: \.key.globalOnly) { throw globalOnly }
+        for (option, key) in targets {
+            switch key.conversion {
+            case .same:
+                scope.assignments.append(Assignment(key: option.name, value: value, location: location, writtenKey: written))
+            case .value(let convert):
+                guard let native = try convert(value) else { continue }
+                scope.assignments.append(Assignment(key: option.name, value: native, location: location, writtenKey: written))
+            case .verifySwitch(let change):
+                try change(value, &scope.verify)
+                scope.verify.lastLine = Assignment(key: option.name, value: value, location: location, writtenKey: written)
             }
-            emit(option.name, value)
         }
     }
+
+    private static let globalOnly = OptionValueError("is a global option; move it before the first [service]")
 
     /// The final switch combination as one native `verify`, or an error for combinations mailtunnel cannot honour.
-    private static func verifyAssignment(_ flags: VerifyFlags) throws(ConfigError) -> [Assignment] {
-        guard let line = flags.lastLine else { return [] }
-        let level: VerifyPolicy
-        if flags.peer {
-            throw ConfigError(line.location, key: line.writtenKey,
-                              "verifyPeer (verify levels 3 and 4: trust only locally installed client certificates) is not "
-                              + "supported; use verify = 2 with checkHost/checkEmail to admit chosen holders")
-        } else if flags.chain {
-            level = flags.require ? .require : .optional
-        } else if flags.require {
-            throw ConfigError(line.location, key: line.writtenKey,
-                              "requireCert without verifyChain (a certificate demanded but never checked) is not "
-                              + "supported; add verifyChain = yes")
-        } else {
-            level = .none
-        }
-        return [Assignment(key: "verify", value: level.rawValue, location: line.location, writtenKey: line.writtenKey)]
-    }
-
-    /// stunnel splits at the last colon and writes IPv6 unbracketed; mailtunnel wants brackets.
-    static func nativeAddress(_ value: String) throws(OptionValueError) -> String {
-        if value.hasPrefix("/") { throw OptionValueError("Unix sockets are not supported, got '\(value)'") }
-        guard !value.contains("["), let colon = value.lastIndex(of: ":") else { return value }
-        let host = value[..<colon]
-        let port = value[value.index(after: colon)...]
-        if host.isEmpty { return String(port) }
-        return host.contains(":") ? "[\(host)]:\(port)" : value
-    }
-
-    /// stunnel's `debug = [facility.]level`, level as a syslog name or number 0-7.
-    static func logLevel(fromDebug value: String) throws(OptionValueError) -> LogLevelName {
-        let level = value.split(separator: ".").last.map { String($0).lowercased() } ?? ""
-        switch level {
-        case "0", "emerg", "1", "alert", "2", "crit": return .critical
-        case "3", "err": return .error
-        case "4", "warning": return .warning
-        case "5", "notice": return .notice
-        case "6", "info": return .info
-        case "7", "debug": return .debug
-        default: throw OptionValueError("expected a syslog level (emerg..debug or 0-7), got '\(value)'")
+    private static func verifyAssignment(_ switches: StunnelVerifySwitches) throws(ConfigError) -> [Assignment] {
+        guard let line = switches.lastLine else { return [] }
+        do {
+            let policy = try switches.policy()
+            return [Assignment(key: line.key, value: policy.rawValue, location: line.location, writtenKey: line.writtenKey)]
+        } catch {
+            throw ConfigError(line.location, key: line.writtenKey, error.expected)
         }
     }
 }

@@ -54,7 +54,7 @@ public final class Daemon: @unchecked Sendable {
         }
         let inheritedSockets = SocketActivation.fromEnvironment().assign(listenerNames: config.listeners.map(\.name))
         for (position, listenerConfig) in config.listeners.enumerated() {
-            let runtime = try makeRuntime(listenerConfig)
+            let runtime = try makeRuntime(listenerConfig, stateDir: config.daemon.stateDir)
             let inherited = inheritedSockets[position]
             let sockets = try inherited.map { [$0] } ?? Listener.bind(listenerConfig)
             listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control))
@@ -92,12 +92,12 @@ public final class Daemon: @unchecked Sendable {
         logger.info("\(LogLine.format("listening", [("listener", config.name), ("accept", config.accept.description), ("connect", config.connect.map(\.description).joined(separator: ",")), ("protocol", config.protocol.rawValue), ("mode", config.starttls ? "starttls" : "implicit-tls"), ("socket", inherited ? "inherited" : "bound")]))")
     }
 
-    private func makeRuntime(_ config: ListenerConfig) throws -> ListenerRuntime {
+    private func makeRuntime(_ config: ListenerConfig, stateDir: String?) throws -> ListenerRuntime {
         var backends: [SocketAddress] = []
         for target in config.connect {
             backends += try SocketAddress.resolve(host: target.host ?? "127.0.0.1", port: target.port, passive: false)
         }
-        let context = try TLSSetup.makeContext(config, logger: logger)
+        let context = try TLSSetup.makeContext(config, stateDir: stateDir, logger: logger)
         let counters = stats[config.name] ?? ListenerStats(name: config.name)
         stats[config.name] = counters
         let admission = admissions[config.name] ?? Admission()
@@ -154,7 +154,7 @@ public final class Daemon: @unchecked Sendable {
         var bound: [[Int32]] = []
         do {
             for listenerConfig in config.listeners {
-                let runtime = try makeRuntime(listenerConfig)
+                let runtime = try makeRuntime(listenerConfig, stateDir: config.daemon.stateDir)
                 if let existing = listeners.first(where: { $0.runtime.config.accept == listenerConfig.accept }) {
                     plan.kept.append((existing, runtime))
                 } else {

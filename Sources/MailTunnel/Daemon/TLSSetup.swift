@@ -6,8 +6,8 @@ import MailTunnelTLS
 
 /// Turns a listener's settings into a TLS context, generating the self-signed default when no cert is given.
 enum TLSSetup {
-    static func stateDirectory(_ config: ListenerConfig) -> String {
-        if let dir = config.stateDir { return dir }
+    static func stateDirectory(_ stateDir: String?) -> String {
+        if let dir = stateDir { return dir }
         // systemd's StateDirectory= hands the path over in $STATE_DIRECTORY.
         if let fromSystemd = getenv("STATE_DIRECTORY") {
             return String(cString: fromSystemd).split(separator: ":").first.map(String.init) ?? "/var/lib/mailtunnel"
@@ -15,7 +15,7 @@ enum TLSSetup {
         return "/var/lib/mailtunnel"
     }
 
-    static func settings(_ config: ListenerConfig) throws(TLSError) -> TLSSettings {
+    static func settings(_ config: ListenerConfig, stateDir: String?) throws(TLSError) -> TLSSettings {
         let certificate: String
         let key: String
         if let cert = config.cert {
@@ -23,7 +23,7 @@ enum TLSSetup {
             key = config.key ?? cert
         } else {
             let files = try SelfSignedCertificate.loadOrCreate(
-                stateDirectory: stateDirectory(config), commonName: hostName())
+                stateDirectory: stateDirectory(stateDir), commonName: hostName())
             certificate = files.certificate
             key = files.key
         }
@@ -31,13 +31,13 @@ enum TLSSetup {
             certificateChainFile: certificate, privateKeyFile: key,
             minimumVersion: config.tlsMin == .v1_3 ? 0x0304 : 0x0303,
             ciphers: config.ciphers, ciphersuites: config.ciphersuites,
-            clientCertificates: TLSSettings.ClientCertificatePolicy(rawValue: config.verify.rawValue) ?? .none,
+            clientCertificates: config.verify,
             caFile: config.caFile, caPath: config.caPath, crlFile: config.crlFile,
             verifyDepth: Int32(config.verifyDepth), sessionContext: "mailtunnel:" + config.name)
     }
 
-    static func makeContext(_ config: ListenerConfig, logger: Logger) throws(TLSError) -> TLSContext {
-        var settings = try settings(config)
+    static func makeContext(_ config: ListenerConfig, stateDir: String?, logger: Logger) throws(TLSError) -> TLSContext {
+        var settings = try settings(config, stateDir: stateDir)
         // Operators' certificate paths may be symbolic links (e.g. certbot's live/); the generated ones may not.
         let follow = config.cert != nil
         let chain = try KeyFiles.shared.read(settings.certificateChainFile, followSymlinks: follow)
