@@ -17,6 +17,9 @@
 ///
 /// Commands are handled strictly one at a time: pipelined client bytes wait in the buffer while a
 /// command is with the backend, so nothing a client sends early is ever answered out of order.
+///
+/// By job: the session before AUTH and the EHLO rewrite in SMTPAuthGate+Commands.swift, the AUTH exchange in
+/// SMTPAuthGate+Exchange.swift, XCLIENT and the hand-over to the relay in SMTPAuthGate+Handover.swift.
 public struct SMTPAuthGateDialogue: MailDialogue {
     public enum Mode: String, Sendable, Equatable { case sasl, certificate }
 
