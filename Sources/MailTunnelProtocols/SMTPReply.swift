@@ -19,79 +19,42 @@ public struct SMTPReply: Equatable, Sendable {
     public var isPositiveCompletion: Bool { (200..<300).contains(code) }
 }
 
-/// Incremental reader of SMTP replies from a backend.
-public struct SMTPReplyReader {
+/// Incremental reader of SMTP replies from a backend, decoded to text (`SMTPRawReplyReader` keeps the bytes).
+public struct SMTPReplyReader: Sendable {
     public enum Next: Equatable, Sendable {
         case reply(SMTPReply)
         case needMore
         case invalid(String)
     }
 
+    private var raw: SMTPRawReplyReader
+
     /// RFC 5321 allows 512 per reply line; backends in the wild stay under it, so a little headroom suffices.
-    public let maxLineLength: Int
+    public var maxLineLength: Int { raw.maxLineLength }
     /// Guard against an endless multi-line reply.
-    public let maxLines: Int
-    private var buffer = LineBuffer()
-    private var pending: [String] = []
-    private var pendingCode: Int? = nil
+    public var maxLines: Int { raw.maxLines }
 
     public init(maxLineLength: Int = 1024, maxLines: Int = 100) {
-        self.maxLineLength = maxLineLength
-        self.maxLines = maxLines
+        raw = SMTPRawReplyReader(maxLineLength: maxLineLength, maxLines: maxLines)
     }
 
-    public mutating func append(_ bytes: ArraySlice<UInt8>) { buffer.append(bytes) }
+    public mutating func append(_ bytes: ArraySlice<UInt8>) { raw.append(bytes) }
 
-    public var hasBufferedBytes: Bool { !buffer.isEmpty || !pending.isEmpty }
+    public var hasBufferedBytes: Bool { raw.hasBufferedBytes }
 
     public mutating func next() -> Next {
-        while true {
-            switch buffer.next(limit: maxLineLength) {
-            case .needMore: return .needMore
-            case .tooLong: return .invalid("reply line longer than \(maxLineLength) bytes")
-            case .line(let line):
-                guard line.count >= 3, line[0..<3].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-                      line.count == 3 || line[3] == UInt8(ascii: " ") || line[3] == UInt8(ascii: "-") else {
-                    return .invalid("malformed reply line")
-                }
-                let code = Int(String(decoding: line[0..<3], as: UTF8.self))!
-                if let pendingCode, pendingCode != code { return .invalid("reply code changed within a multi-line reply") }
-                pendingCode = code
-                pending.append(line.count > 4 ? String(decoding: line[4...], as: UTF8.self) : "")
-                if line.count > 3 && line[3] == UInt8(ascii: "-") {
-                    guard pending.count < maxLines else { return .invalid("reply longer than \(maxLines) lines") }
-                    continue
-                }
-                defer { pending = []; pendingCode = nil }
-                return .reply(SMTPReply(code: code, lines: pending))
-            }
+        switch raw.next() {
+        case .needMore: return .needMore
+        case .invalid(let reason): return .invalid(reason)
+        case .reply(let reply): return .reply(SMTPReply(reply))
         }
     }
 }
 
-/// What a backend offered in its latest EHLO reply, as far as mailtunnel must know it: CHUNKING decides whether
-/// the bytes after a `BDAT` line are message data to the backend or commands.
-public struct SMTPExtensions: Equatable, Sendable {
-    public var chunking: Bool
-
-    public init(chunking: Bool = false) { self.chunking = chunking }
-
-    /// Nothing offered (no EHLO yet, HELO, or a refused EHLO).
-    public static let none = SMTPExtensions()
-
-    /// From a complete reply to EHLO; anything but 250 offers nothing.
-    public init(ehloReply reply: SMTPReply) {
-        self.init(code: reply.code, texts: reply.lines.dropFirst().map { Array($0.utf8)[...] })
-    }
-
-    /// From a complete reply to EHLO as received.
-    public init(ehloReply reply: SMTPRawReply) {
-        self.init(code: reply.code, texts: reply.lines.dropFirst().map { $0.content.dropFirst(4) })
-    }
-
-    /// `texts`: the reply's lines after the first (which names the host), without the `ddd-` prefix.
-    private init(code: Int, texts: [ArraySlice<UInt8>]) {
-        chunking = code == 250 && texts.contains { SMTPRawReply.keyword(of: $0).asciiEqualsUppercase("CHUNKING") }
+extension SMTPReply {
+    /// The text of a reply as received; a line's text is what follows its `ddd-` / `ddd `.
+    init(_ raw: SMTPRawReply) {
+        self.init(code: raw.code, lines: raw.lines.map { String(decoding: $0.content.dropFirst(4), as: UTF8.self) })
     }
 }
 
@@ -129,7 +92,7 @@ public struct SMTPRawReply: Equatable, Sendable {
     }
 }
 
-/// Incremental reader of SMTP replies that keeps the bytes as received (`SMTPReplyReader` decodes them).
+/// Incremental reader of SMTP replies that keeps the bytes as received.
 public struct SMTPRawReplyReader: Sendable {
     public enum Next: Equatable, Sendable {
         case reply(SMTPRawReply)
@@ -142,12 +105,16 @@ public struct SMTPRawReplyReader: Sendable {
     private var pending: [LineReader.Line] = []
     private var pendingCode: Int?
 
+    public var maxLineLength: Int { reader.maxLineLength }
+
     public init(maxLineLength: Int = 1024, maxLines: Int = 100) {
         reader = LineReader(maxLineLength: maxLineLength)
         self.maxLines = maxLines
     }
 
     public mutating func append(_ bytes: ArraySlice<UInt8>) { reader.append(bytes) }
+
+    public var hasBufferedBytes: Bool { reader.bufferedCount > 0 || !pending.isEmpty }
 
     public mutating func next() -> Next {
         while true {

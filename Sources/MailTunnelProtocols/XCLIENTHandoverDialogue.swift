@@ -115,10 +115,7 @@ public struct XCLIENTHandoverDialogue: MailDialogue {
         var watcher = SMTPRelayGuard()
         var actions: [DialogueAction] = []
         if !heldClientBytes.isEmpty {
-            let out = watcher.fromClient(heldClientBytes[...])
-            if !out.isEmpty { actions.append(.sendToBackend(out)) }
-            let replies = watcher.takeClientReplies()
-            if !replies.isEmpty { actions.append(.sendToClient(replies)) }
+            actions = watcher.admit(heldClientBytes[...])
             heldClientBytes = []
         }
         relayGuard = watcher

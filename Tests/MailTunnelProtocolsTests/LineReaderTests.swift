@@ -1,5 +1,5 @@
 import Testing
-import MailTunnelProtocols
+@testable import MailTunnelProtocols
 
 @Suite struct LineReaderTests {
     private func lines(_ reader: inout LineReader) -> [[UInt8]] {
@@ -136,43 +136,26 @@ import MailTunnelProtocols
         reader.append(s("d\r\n"))
         #expect(lines(&reader) == [b("d\r\n")])
     }
-}
 
-@Suite struct IMAPLiteralTests {
-    private func marker(_ text: String) -> IMAPLiteral.Marker? {
-        IMAPLiteral.trailing(in: s(text))
+    @Test func perCallLimitForReadersWhoseLimitDependsOnWhatComesNext() {
+        var reader = LineReader(maxLineLength: 100)
+        reader.append(s("12345678\r\n"))
+        var copy = reader
+        #expect(copy.next(maxLength: 9) == .overlong)  // 10 bytes with CRLF: over a limit of 9
+        #expect(reader.next(maxLength: 10) == .line(.init(raw: b("12345678\r\n"), terminatorLength: 2)))
+        reader.append(s("123456789"))
+        #expect(reader.next(maxLength: 10) == .needMoreData)
+        var strict = reader
+        #expect(strict.next(maxLength: 9) == .overlong)  // a partial line at the limit cannot end in time
+        #expect(reader.next() == .needMoreData)
     }
 
-    @Test func synchronisingLiteral() {
-        #expect(marker("a LOGIN {5}") == .init(count: 5, synchronising: true))
-        #expect(marker("{0}") == .init(count: 0, synchronising: true))
-    }
-
-    @Test func nonSynchronisingLiterals() {
-        #expect(marker("a LOGIN {5+}") == .init(count: 5, synchronising: false))
-        #expect(marker("a LOGIN {12-}") == .init(count: 12, synchronising: false))
-        #expect(marker("a APPEND INBOX ~{5+}") == .init(count: 5, synchronising: false))
-    }
-
-    @Test func notLiterals() {
-        #expect(marker("a NOOP") == nil)
-        #expect(marker("{}") == nil)
-        #expect(marker("{+}") == nil)
-        #expect(marker("5}") == nil)
-        #expect(marker("}") == nil)
-        #expect(marker("{a}") == nil)
-        #expect(marker("{5 }") == nil)
-        #expect(marker("a LOGIN \"{5}\"") == nil)
-        #expect(marker("a LOGIN {5} x") == nil)
-        #expect(marker("") == nil)
-    }
-
-    @Test func hugeCountSaturatesInsteadOfVanishing() {
-        #expect(marker("a {99999999999999999999999+}") == .init(count: Int.max, synchronising: false))
-    }
-
-    @Test func worksOnASliceWithNonZeroStart() {
-        let bytes = b("xx a {7}")
-        #expect(IMAPLiteral.trailing(in: bytes[3...]) == .init(count: 7, synchronising: true))
+    @Test func bufferedIsWhatIsNotYetReturned() {
+        var reader = LineReader(maxLineLength: 100)
+        reader.append(s("AUTH PLAIN\r\nNOOP"))
+        _ = reader.next()
+        #expect(Array(reader.buffered) == b("NOOP"))
+        reader.append(s("\r\n"))
+        #expect(Array(reader.buffered) == b("NOOP\r\n"))
     }
 }

@@ -83,3 +83,26 @@ import Testing
         #expect(bare.next() == .reply(SMTPReply(code: 354, lines: [""])))
     }
 }
+
+@Suite struct SMTPReplyReaderDecodingTests {
+    /// The decoding reader and the raw one read the same replies; only the form differs.
+    @Test func decodesWhatTheRawReaderAssembles() {
+        let wire = "250-mx.example.org\r\n250-SIZE 10\n250 CHUNKING\r\n354\n"
+        var decoded = SMTPReplyReader()
+        var raw = SMTPRawReplyReader()
+        decoded.append(s(wire))
+        raw.append(s(wire))
+        for _ in 0..<2 {
+            guard case .reply(let text) = decoded.next(), case .reply(let bytes) = raw.next() else {
+                Issue.record("reply expected"); return
+            }
+            #expect(text.code == bytes.code)
+            #expect(text.lines == bytes.lines.map { String(decoding: $0.content.dropFirst(4), as: UTF8.self) })
+        }
+        #expect(decoded.next() == .needMore)
+        #expect(!decoded.hasBufferedBytes)
+        decoded.append(s("250-partial\r\n"))
+        #expect(decoded.next() == .needMore)
+        #expect(decoded.hasBufferedBytes)
+    }
+}

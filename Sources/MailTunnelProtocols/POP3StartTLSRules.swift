@@ -9,12 +9,21 @@
 ///   passed through unchanged rather than inventing a capability list for it.
 /// - POP3 replies carry no tag, so replies must come back in command order; forwarded commands and our own
 ///   answers share one queue, and the STLS answer is deferred until every forwarded reply is complete.
-public struct POP3StartTLSDialogue: MailDialogue, Sendable {
+public typealias POP3StartTLSDialogue = StartTLSDialogue<POP3StartTLSRules>
+
+/// POP3's commands, replies and CAPA rewriting for `POP3StartTLSDialogue`.
+public struct POP3StartTLSRules: StartTLSRules {
     /// Longest client line accepted, CRLF included.
     public static let maxLineLength = 4096
+    public static let startTLSVerb = "STLS"
+    public static let wording = StartTLSWording(
+        lineTooLong: "-ERR Line too long\r\n",
+        tooManyCommands: "-ERR Too many pipelined commands\r\n",
+        unrequestedTLSReason: "TLS established without an STLS request",
+        mailProtocol: .pop3)
 
     /// What ends the backend reply a queue entry is waiting for.
-    enum Pending: StartTLSPending {
+    public enum Pending: StartTLSPending {
         case greeting
         /// One status line.
         case singleLine
@@ -22,90 +31,62 @@ public struct POP3StartTLSDialogue: MailDialogue, Sendable {
         case capability
     }
 
-    var core = StartTLSDialogueCore<Pending>(
-        maxClientLineLength: POP3StartTLSDialogue.maxLineLength,
-        wording: StartTLSWording(
-            lineTooLong: "-ERR Line too long\r\n",
-            tooManyCommands: "-ERR Too many pipelined commands\r\n",
-            tooManyCommandsReason: "too many pipelined commands before STLS",
-            unrequestedTLSReason: "TLS established without an STLS request",
-            mailProtocol: .pop3))
     /// Inside the multi-line body of a CAPA reply.
     private var inCapabilityList = false
 
     public init() {}
 
-    // MARK: MailDialogue
-
-    public mutating func receiveFromClient(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
-        receiveClientBytes(bytes)
-    }
-
-    public mutating func receiveFromBackend(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
-        receiveBackendBytes(bytes)
-    }
-
-    public mutating func tlsEstablished() -> [DialogueAction] {
-        core.tlsEstablished()
-    }
-
-    public mutating func backendClosed() -> [DialogueAction] {
-        core.backendClosed()
-    }
-
     // MARK: Client side
 
-    mutating func handleClientLine(_ line: LineReader.Line) -> [DialogueAction] {
+    public func command(_ line: LineReader.Line) -> StartTLSCommandVerdict<Pending> {
         let content = line.content
         if content.contains(0) {
-            return core.answer("-ERR NUL octet in command\r\n")
+            return .answer(ascii("-ERR NUL octet in command\r\n"))
         }
         let (keyword, arguments) = splitFirstWord(content)
         let hasArguments = !(arguments ?? []).isBlankASCII
         if keyword.asciiEqualsUppercase("CAPA") {
-            return core.forward(line, awaiting: .capability)
+            return .forward(awaiting: .capability)
         }
         if keyword.asciiEqualsUppercase("NOOP") || keyword.asciiEqualsUppercase("QUIT") {
-            return core.forward(line, awaiting: .singleLine)
+            return .forward(awaiting: .singleLine)
         }
-        if keyword.asciiEqualsUppercase("STLS") {
-            if hasArguments { return core.answer("-ERR STLS takes no arguments\r\n") }
-            return core.acceptStartTLS(reply: ascii("+OK Begin TLS negotiation\r\n"))
+        if keyword.asciiEqualsUppercase(Self.startTLSVerb) {
+            if hasArguments { return .answer(ascii("-ERR STLS takes no arguments\r\n")) }
+            return .startTLS(reply: ascii("+OK Begin TLS negotiation\r\n"))
         }
         for refused in ["USER", "PASS", "APOP", "AUTH"] where keyword.asciiEqualsUppercase(refused) {
-            return core.answer("-ERR [AUTH] Must issue STLS first\r\n")
+            return .answer(ascii("-ERR [AUTH] Must issue STLS first\r\n"))
         }
-        return core.answer("-ERR Command not permitted before STLS\r\n")
+        return .answer(ascii("-ERR Command not permitted before STLS\r\n"))
     }
 
     // MARK: Backend side
 
-    mutating func handleBackendLine(_ line: LineReader.Line) -> [DialogueAction] {
-        guard let pending = core.firstAwaiting else {
-            return [.sendToClient(line.raw)]  // unsolicited (e.g. a timeout notice): pass it on
+    public mutating func reply(_ line: LineReader.Line, awaiting: Pending?) -> StartTLSReplyVerdict<Pending> {
+        guard let awaiting else {
+            return .pass([line.raw], completing: nil)  // unsolicited (e.g. a timeout notice): pass it on
         }
-        switch pending {
+        switch awaiting {
         case .greeting, .singleLine:
-            return [.sendToClient(line.raw)] + core.completeBackend()
+            return .pass([line.raw], completing: awaiting)
         case .capability where !inCapabilityList:
             if line.content.asciiHasUppercasePrefix("+OK") {
                 inCapabilityList = true
-                return [.sendToClient(line.raw)]
+                return .pass([line.raw], completing: nil)
             }
-            return [.sendToClient(line.raw)] + core.completeBackend()
+            return .pass([line.raw], completing: awaiting)
         case .capability:
             if line.content.elementsEqual([UInt8(ascii: ".")]) {
                 inCapabilityList = false
-                return [.sendToClient(ascii("STLS\r\n")), .sendToClient(line.raw)] + core.completeBackend()
+                return .pass([ascii("STLS\r\n"), line.raw], completing: awaiting)
             }
             let (keyword, _) = splitFirstWord(line.content)
             if keyword.asciiEqualsUppercase("USER") || keyword.asciiEqualsUppercase("SASL")
                 || keyword.asciiEqualsUppercase("STLS") {
-                return []
+                return .pass([], completing: nil)
             }
-            return [.sendToClient(line.raw)]
+            return .pass([line.raw], completing: nil)
         }
     }
 }
-
-extension POP3StartTLSDialogue: StartTLSDialogueHooks {}

@@ -10,12 +10,21 @@
 ///   EXPN, ETRN) gets `530 5.7.0`, the RFC 3207 reply for "TLS required"; anything else `502 5.5.1`.
 /// - SMTP replies carry no tag, so with PIPELINING they must come back in command order: our own answers queue
 ///   behind forwarded commands, and the STARTTLS `220` waits until every forwarded reply is complete.
-public struct SMTPStartTLSDialogue: MailDialogue, Sendable {
+public typealias SMTPStartTLSDialogue = StartTLSDialogue<SMTPStartTLSRules>
+
+/// SMTP's commands, replies and EHLO rewriting for `SMTPStartTLSDialogue`.
+public struct SMTPStartTLSRules: StartTLSRules {
     /// RFC 5321 §4.5.3.1.4: 512 octets including CRLF.
     public static let maxLineLength = 512
+    public static let startTLSVerb = "STARTTLS"
+    public static let wording = StartTLSWording(
+        lineTooLong: "500 5.5.6 Line too long\r\n",
+        tooManyCommands: "421 4.7.0 Too many pipelined commands\r\n",
+        unrequestedTLSReason: "TLS established without a STARTTLS request",
+        mailProtocol: .smtp)
 
     /// What the queue entry is waiting for; all end at a reply's last line.
-    enum Pending: StartTLSPending {
+    public enum Pending: StartTLSPending {
         case greeting
         /// The EHLO reply, collected and rewritten.
         case ehlo
@@ -23,64 +32,40 @@ public struct SMTPStartTLSDialogue: MailDialogue, Sendable {
         case plain
     }
 
-    var core = StartTLSDialogueCore<Pending>(
-        maxClientLineLength: SMTPStartTLSDialogue.maxLineLength,
-        wording: StartTLSWording(
-            lineTooLong: "500 5.5.6 Line too long\r\n",
-            tooManyCommands: "421 4.7.0 Too many pipelined commands\r\n",
-            tooManyCommandsReason: "too many pipelined commands before STARTTLS",
-            unrequestedTLSReason: "TLS established without a STARTTLS request",
-            mailProtocol: .smtp))
     /// Lines of an EHLO reply not yet complete.
     private var ehloLines: [LineReader.Line] = []
     private var ehloBytes = 0
 
     public init() {}
 
-    // MARK: MailDialogue
-
-    public mutating func receiveFromClient(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
-        receiveClientBytes(bytes)
-    }
-
-    public mutating func receiveFromBackend(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
-        receiveBackendBytes(bytes)
-    }
-
-    public mutating func tlsEstablished() -> [DialogueAction] {
-        core.tlsEstablished()
-    }
-
-    public mutating func backendClosed() -> [DialogueAction] {
-        core.backendClosed(partialReply: ehloLines.flatMap(\.raw))
-    }
+    public var unsentReplyBytes: [UInt8] { ehloLines.flatMap(\.raw) }
 
     // MARK: Client side
 
-    mutating func handleClientLine(_ line: LineReader.Line) -> [DialogueAction] {
+    public func command(_ line: LineReader.Line) -> StartTLSCommandVerdict<Pending> {
         let content = line.content
         if content.contains(0) {
-            return core.answer("500 5.5.2 Syntax error, NUL octet in command\r\n")
+            return .answer(ascii("500 5.5.2 Syntax error, NUL octet in command\r\n"))
         }
         let (verb, arguments) = splitFirstWord(content)
         if verb.isEmpty {
-            return core.answer("500 5.5.2 Syntax error, command unrecognized\r\n")
+            return .answer(ascii("500 5.5.2 Syntax error, command unrecognized\r\n"))
         }
         if verb.asciiEqualsUppercase("EHLO") {
-            return core.forward(line, awaiting: .ehlo)
+            return .forward(awaiting: .ehlo)
         }
         for forwarded in ["HELO", "NOOP", "RSET", "QUIT"] where verb.asciiEqualsUppercase(forwarded) {
-            return core.forward(line, awaiting: .plain)
+            return .forward(awaiting: .plain)
         }
-        if verb.asciiEqualsUppercase("STARTTLS") {
-            if !(arguments ?? []).isBlankASCII { return core.answer("501 5.5.4 Syntax error\r\n") }
-            return core.acceptStartTLS(reply: ascii("220 2.0.0 Ready to start TLS\r\n"))
+        if verb.asciiEqualsUppercase(Self.startTLSVerb) {
+            if !(arguments ?? []).isBlankASCII { return .answer(ascii("501 5.5.4 Syntax error\r\n")) }
+            return .startTLS(reply: ascii("220 2.0.0 Ready to start TLS\r\n"))
         }
         for refused in ["AUTH", "MAIL", "RCPT", "DATA", "BDAT", "VRFY", "EXPN", "ETRN"]
         where verb.asciiEqualsUppercase(refused) {
-            return core.answer("530 5.7.0 Must issue a STARTTLS command first\r\n")
+            return .answer(ascii("530 5.7.0 Must issue a STARTTLS command first\r\n"))
         }
-        return core.answer("502 5.5.1 Command not available before STARTTLS\r\n")
+        return .answer(ascii("502 5.5.1 Command not available before STARTTLS\r\n"))
     }
 
     // MARK: Backend side
@@ -90,22 +75,22 @@ public struct SMTPStartTLSDialogue: MailDialogue, Sendable {
         content.count < 4 || content[content.startIndex + 3] != UInt8(ascii: "-")
     }
 
-    mutating func handleBackendLine(_ line: LineReader.Line) -> [DialogueAction] {
+    public mutating func reply(_ line: LineReader.Line, awaiting: Pending?) -> StartTLSReplyVerdict<Pending> {
         let last = Self.isLastLine(of: line.content)
-        switch core.firstAwaiting {
+        switch awaiting {
         case nil:
-            return [.sendToClient(line.raw)]  // unsolicited (e.g. 421 on timeout): pass it on
-        case .greeting, .plain:
-            return [.sendToClient(line.raw)] + (last ? core.completeBackend() : [])
-        case .ehlo:
+            return .pass([line.raw], completing: nil)  // unsolicited (e.g. 421 on timeout): pass it on
+        case .greeting?, .plain?:
+            return .pass([line.raw], completing: last ? awaiting : nil)
+        case .ehlo?:
             ehloBytes += line.raw.count
-            guard ehloBytes <= maxBackendLineLength else { return core.close("backend EHLO reply too long") }
+            guard ehloBytes <= maxBackendLineLength else { return .close(reason: "backend EHLO reply too long") }
             ehloLines.append(line)
-            guard last else { return [] }
+            guard last else { return .pass([], completing: nil) }
             let reply = Self.rewriteEHLOReply(ehloLines)
             ehloLines = []
             ehloBytes = 0
-            return [.sendToClient(reply)] + core.completeBackend()
+            return .pass([reply], completing: awaiting)
         }
     }
 
@@ -132,5 +117,3 @@ public struct SMTPStartTLSDialogue: MailDialogue, Sendable {
         return out
     }
 }
-
-extension SMTPStartTLSDialogue: StartTLSDialogueHooks {}

@@ -12,9 +12,23 @@
 ///   on their way, so they are skipped by count, never parsed as lines, then the rest of the command is read.
 /// - Forwarded commands are tracked by tag; the STARTTLS answer waits until all of them have their tagged
 ///   backend reply, so no plaintext backend reply can be delivered after the TLS handshake.
-public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
+public typealias IMAPStartTLSDialogue = StartTLSDialogue<IMAPStartTLSRules>
+
+extension StartTLSDialogue where Rules == IMAPStartTLSRules {
+    /// Largest non-synchronising literal skipped before TLS.
+    public static var maxLiteralLength: Int { Rules.maxLiteralLength }
+}
+
+/// IMAP's commands, responses, literals and capability rewriting for `IMAPStartTLSDialogue`.
+public struct IMAPStartTLSRules: StartTLSRules {
     /// Longest client line accepted, CRLF included.
     public static let maxLineLength = 8192
+    public static let startTLSVerb = "STARTTLS"
+    public static let wording = StartTLSWording(
+        lineTooLong: "* BAD [TOOBIG] Line too long\r\n",
+        tooManyCommands: "* BYE Too many pipelined commands\r\n",
+        unrequestedTLSReason: "TLS established without a STARTTLS request",
+        mailProtocol: .imap)
     /// Largest non-synchronising literal skipped before TLS. Nothing legitimate sends large literals before
     /// login; RFC 7888 caps LITERAL- at 4096 octets.
     public static let maxLiteralLength = 65_536
@@ -37,54 +51,27 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
     }
 
     /// Awaiting an answer from the backend: the greeting, or a forwarded command's tagged reply.
-    enum Pending: StartTLSPending {
+    public enum Pending: StartTLSPending {
         case greeting
         case tagged([UInt8])
     }
 
-    var core = StartTLSDialogueCore<Pending>(
-        maxClientLineLength: IMAPStartTLSDialogue.maxLineLength,
-        wording: StartTLSWording(
-            lineTooLong: "* BAD [TOOBIG] Line too long\r\n",
-            tooManyCommands: "* BYE Too many pipelined commands\r\n",
-            tooManyCommandsReason: "too many pipelined commands before STARTTLS",
-            unrequestedTLSReason: "TLS established without a STARTTLS request",
-            mailProtocol: .imap))
     private var clientState: ClientState = .command
     private var backendState: BackendState = .responseStart
 
     public init() {}
 
-    // MARK: MailDialogue
-
-    public mutating func receiveFromClient(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
-        receiveClientBytes(bytes)
-    }
-
-    public mutating func receiveFromBackend(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
-        receiveBackendBytes(bytes)
-    }
-
-    public mutating func tlsEstablished() -> [DialogueAction] {
-        core.tlsEstablished()
-    }
-
-    public mutating func backendClosed() -> [DialogueAction] {
-        core.backendClosed()
-    }
-
     // MARK: Client side
 
-    /// Skips the octets of a `{n+}` literal; false while more are expected.
-    mutating func skipClientNonLineBytes() -> Bool {
-        guard case .literal(let remaining, let reply) = clientState else { return true }
-        let skipped = core.skipClientBytes(upTo: remaining)
-        if skipped < remaining {
-            clientState = .literal(remaining: remaining - skipped, reply: reply)
-            return false
-        }
-        clientState = .continuation(reply: reply)
-        return true
+    /// The octets of a `{n+}` literal are skipped unread.
+    public var clientOctetsBeforeNextLine: Int? {
+        guard case .literal(let remaining, _) = clientState else { return nil }
+        return remaining
+    }
+
+    public mutating func clientOctetsSkipped(_ count: Int) {
+        guard case .literal(let remaining, let reply) = clientState else { return }
+        clientState = count < remaining ? .literal(remaining: remaining - count, reply: reply) : .continuation(reply: reply)
     }
 
     private enum Decision {
@@ -93,7 +80,7 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
         case reply([UInt8])
     }
 
-    mutating func handleClientLine(_ line: LineReader.Line) -> [DialogueAction] {
+    public mutating func command(_ line: LineReader.Line) -> StartTLSCommandVerdict<Pending> {
         let content = line.content
         let literal = IMAPLiteral.trailing(in: content)
         let reply: [UInt8]
@@ -103,9 +90,9 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
         case .command, .literal:
             switch decide(content) {
             case .forward(let tag) where literal == nil:
-                return core.forward(line, awaiting: .tagged(tag))
+                return .forward(awaiting: .tagged(tag))
             case .startTLS(let tag) where literal == nil:
-                return core.acceptStartTLS(reply: tag + ascii(" OK Begin TLS negotiation now\r\n"))
+                return .startTLS(reply: tag + ascii(" OK Begin TLS negotiation now\r\n"))
             case .forward(let tag), .startTLS(let tag):
                 reply = tag + ascii(" BAD Literals not accepted before STARTTLS\r\n")
             case .reply(let answer):
@@ -115,13 +102,13 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
         guard let literal, !literal.synchronising else {
             // The command ends here (a synchronising literal is refused by answering instead of sending "+").
             clientState = .command
-            return core.answer(reply)
+            return .answer(reply)
         }
         guard literal.count <= Self.maxLiteralLength else {
-            return core.fatal("* BAD [TOOBIG] Literal too large\r\n", reason: "client literal too large")
+            return .fatal(reply: ascii("* BAD [TOOBIG] Literal too large\r\n"), reason: "client literal too large")
         }
         clientState = .literal(remaining: literal.count, reply: reply)
-        return []
+        return .incomplete
     }
 
     private func decide(_ content: ArraySlice<UInt8>) -> Decision {
@@ -148,7 +135,7 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
         if command.asciiEqualsUppercase("ID") {
             return hasArguments ? .forward(tag: tagBytes) : .reply(tagBytes + ascii(" BAD Missing arguments\r\n"))
         }
-        if command.asciiEqualsUppercase("STARTTLS") {
+        if command.asciiEqualsUppercase(Self.startTLSVerb) {
             return noArguments(.startTLS(tag: tagBytes))
         }
         if command.asciiEqualsUppercase("LOGIN") || command.asciiEqualsUppercase("AUTHENTICATE") {
@@ -170,37 +157,34 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
 
     // MARK: Backend side
 
-    /// Passes on the octets of a literal inside a backend response; false while more are expected.
-    mutating func passBackendNonLineBytes(into out: inout [DialogueAction]) -> Bool {
-        guard case .literal(let remaining) = backendState else { return true }
-        let chunk = core.takeBackendBytes(upTo: remaining)
-        if !chunk.isEmpty { out.append(.sendToClient(chunk)) }
-        if chunk.count < remaining {
-            backendState = .literal(remaining: remaining - chunk.count)
-            return false
-        }
-        backendState = .continuation
-        return true
+    /// The octets of a literal inside a backend response are passed on untouched.
+    public var backendOctetsBeforeNextLine: Int? {
+        guard case .literal(let remaining) = backendState else { return nil }
+        return remaining
     }
 
-    mutating func handleBackendLine(_ line: LineReader.Line) -> [DialogueAction] {
+    public mutating func backendOctetsPassed(_ count: Int) {
+        guard case .literal(let remaining) = backendState else { return }
+        backendState = count < remaining ? .literal(remaining: remaining - count) : .continuation
+    }
+
+    public mutating func reply(_ line: LineReader.Line, awaiting: Pending?) -> StartTLSReplyVerdict<Pending> {
         let startsResponse: Bool
         if case .responseStart = backendState { startsResponse = true } else { startsResponse = false }
-        var out: [DialogueAction] = [.sendToClient(startsResponse ? Self.rewriteCapabilities(line) : line.raw)]
+        let sent = startsResponse ? Self.rewriteCapabilities(line) : line.raw
         if let literal = IMAPLiteral.trailing(in: line.content) {
             backendState = .literal(remaining: literal.count)
         } else {
             backendState = .responseStart
         }
-        guard startsResponse else { return out }
+        guard startsResponse else { return .pass([sent], completing: nil) }
         let (tag, _) = splitFirstWord(line.content)
-        if core.firstAwaiting == .greeting {
-            out += core.completeBackend { $0 == .greeting }
+        if awaiting == .greeting {
+            return .pass([sent], completing: .greeting)
         } else if !tag.elementsEqual([UInt8(ascii: "*")]) && !tag.elementsEqual([UInt8(ascii: "+")]) {
-            let tagBytes = Array(tag)
-            out += core.completeBackend { $0 == .tagged(tagBytes) }
+            return .pass([sent], completing: .tagged(Array(tag)))
         }
-        return out
+        return .pass([sent], completing: nil)
     }
 
     /// Rewrites `* CAPABILITY …` and any `[CAPABILITY …]` response code; other lines come back unchanged.
@@ -239,5 +223,3 @@ public struct IMAPStartTLSDialogue: MailDialogue, Sendable {
         return out + ascii(" STARTTLS LOGINDISABLED")
     }
 }
-
-extension IMAPStartTLSDialogue: StartTLSDialogueHooks {}
