@@ -79,6 +79,18 @@ def recv_until(sock: socket.socket, done: Callable[[bytes], bool], timeout: floa
     return data, False
 
 
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly n bytes (for length-prefixed protocols); EOFError if the peer closes first. Bounded by the
+    socket's own timeout."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise EOFError(f"closed after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
 def read_to_eof(sock: socket.socket, timeout: float = 10.0, limit: int = 1 << 20) -> bytes:
     data, eof = recv_until(sock, lambda d: False, timeout, limit)
     return data

@@ -129,6 +129,20 @@ class RawSMTP:
         self.sock.sendall(line.encode() + b"\r\n")
         return self.reply()
 
+    def send_message(self, sender: str) -> None:
+        """After EHLO (and AUTH): one message from `sender` to OUTSIDE_RCPT, each step answered as it must be,
+        then QUIT."""
+        code, text = self.cmd(f"MAIL FROM:<{sender}>")
+        assert code == 250, text
+        code, text = self.cmd(f"RCPT TO:<{OUTSIDE_RCPT}>")
+        assert code == 250, text
+        code, text = self.cmd("DATA")
+        assert code == 354, text
+        self.sock.sendall(message_for(sender) + b".\r\n")
+        code, text = self.reply()
+        assert code == 250, text
+        self.cmd("QUIT")
+
     def starttls(self) -> None:
         code, text = self.cmd("STARTTLS")
         assert code == 220, text

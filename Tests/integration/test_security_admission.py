@@ -7,18 +7,16 @@ own saslauthd client is what mailtunnel drives) records every check it is asked 
 import base64
 import os
 import select
-import shutil
 import signal
 import socket
 import struct
 import subprocess
-import tempfile
 import threading
-import time
 
 import pytest
 
 from clients import client_context, read_to_eof, recv_until, tcp_connect
+from fake_saslauthd import FakeSaslauthd
 from procs import fd_count, wait_until
 
 ATTACKER = "192.0.2.66"
@@ -98,78 +96,19 @@ def test_proxy_v2_with_600_bytes_of_tlvs_accepted(mailtunnel, echo_port):
 
 
 # ---- the auth-failure limit ----------------------------------------------------------------------------
-class FakeSaslauthd:
-    """Answers like saslauthd: OK for alice/secret, NO otherwise; records every check."""
-
-    def __init__(self, path: str, delay: float):
-        self.delay = delay
-        self.checks: list[tuple[bytes, bytes]] = []
-        self.lock = threading.Lock()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        os.chmod(path, 0o777)
-        self.sock.listen(64)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def wrong_checks(self) -> int:
-        with self.lock:
-            return sum(1 for _, password in self.checks if password != GOOD_PASSWORD.encode())
-
-    def total(self) -> int:
-        with self.lock:
-            return len(self.checks)
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn):
-        with conn:
-            try:
-                login, password, _service, _realm = (self._string(conn) for _ in range(4))
-            except (EOFError, OSError):
-                return
-            with self.lock:
-                self.checks.append((login, password))
-            time.sleep(self.delay)
-            verdict = b"OK" if (login, password) == (b"alice", GOOD_PASSWORD.encode()) else b"NO bad password"
-            conn.sendall(struct.pack("!H", len(verdict)) + verdict)
-
-    @staticmethod
-    def _string(conn) -> bytes:
-        def exact(n: int) -> bytes:
-            data = b""
-            while len(data) < n:
-                chunk = conn.recv(n - len(data))
-                if not chunk:
-                    raise EOFError
-                data += chunk
-            return data
-        return exact(struct.unpack("!H", exact(2))[0])
-
-    def close(self):
-        self.sock.close()
+def wrong_checks(saslauthd: FakeSaslauthd) -> int:
+    return sum(1 for check in saslauthd.recorded() if check.password != GOOD_PASSWORD.encode())
 
 
 @pytest.fixture
 def sasl_gate(mailtunnel, smtp_sink, workdir):
-    """An implicit-TLS SMTP gate behind a (loopback) balancer, checking passwords with the fake saslauthd."""
-    socket_dir = tempfile.mkdtemp(prefix="mt-sa-")   # a unix socket path must stay short
-    mux = os.path.join(socket_dir, "mux")
-    daemon = FakeSaslauthd(mux, delay=0.05)
-    conf = workdir / "sasl"
-    conf.mkdir()
-    (conf / "smtpd.conf").write_text(f"pwcheck_method: saslauthd\nsaslauthd_path: {mux}\nmech_list: PLAIN LOGIN\n")
+    """An implicit-TLS SMTP gate behind a (loopback) balancer, checking passwords with the fake saslauthd
+    (alice/secret accepted, every check recorded)."""
+    daemon = FakeSaslauthd(delay=lambda login: 0.05)
     mt = mailtunnel(connect=smtp_sink.port, protocol="smtp",
-                    extra=["--auth", "sasl", "--sasl-service", "smtpd", "--sasl-config-dir", str(conf),
-                           "--accept-proxy-protocol", "yes"])
+                    extra=daemon.gate_flags(workdir / "sasl") + ["--accept-proxy-protocol", "yes"])
     yield mt, daemon
     daemon.close()
-    shutil.rmtree(socket_dir, ignore_errors=True)
 
 
 class Session:
@@ -234,19 +173,19 @@ def test_auth_failures_limited_per_client_across_parallel_connections_and_reload
     for t in threads:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads)
-    checked = saslauthd.wrong_checks()
+    checked = wrong_checks(saslauthd)
     assert checked <= 10, f"{checked} wrong passwords from one client reached saslauthd (limit 10)"
     assert any(r.startswith(BAN_REPLY) for r in replies), f"the guesser was never stopped: {replies[-3:]}"
     mt.wait_for_log(r"authentication refused for a while .*client=" + ATTACKER.replace(".", r"\."))
 
     # Banned: even the right password is not checked.
-    before = saslauthd.total()
+    before = len(saslauthd.recorded())
     s = Session(mt.accept_port, ATTACKER)
     try:
         assert s.auth(GOOD_PASSWORD).startswith(BAN_REPLY)
     finally:
         s.close()
-    assert saslauthd.total() == before, "a banned client's password was checked"
+    assert len(saslauthd.recorded()) == before, "a banned client's password was checked"
 
     # Another client is not punished for it.
     s = Session(mt.accept_port, NEIGHBOUR)
@@ -259,13 +198,13 @@ def test_auth_failures_limited_per_client_across_parallel_connections_and_reload
     mark = mt.log_mark()
     os.kill(mt.pid, signal.SIGHUP)
     mt.wait_for_log(r"\breloaded\b", since=mark)
-    before = saslauthd.total()
+    before = len(saslauthd.recorded())
     s = Session(mt.accept_port, ATTACKER)
     try:
         assert s.auth(GOOD_PASSWORD).startswith(BAN_REPLY), "SIGHUP lifted the ban"
     finally:
         s.close()
-    assert saslauthd.total() == before
+    assert len(saslauthd.recorded()) == before
 
 
 def test_ipv6_clients_share_their_slash64(sasl_gate):
@@ -277,7 +216,7 @@ def test_ipv6_clients_share_their_slash64(sasl_gate):
                 assert s.auth(f"wrong-{connection}-{attempt}").startswith(b"535")
         finally:
             s.close()
-    assert saslauthd.wrong_checks() == 10
+    assert wrong_checks(saslauthd) == 10
     s = Session(mt.accept_port, "2001:db8:1:2:ffff::1")
     try:
         assert s.auth(GOOD_PASSWORD).startswith(BAN_REPLY), "another address of the same /64 was not banned"

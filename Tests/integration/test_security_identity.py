@@ -6,7 +6,6 @@
 - A certificate whose CN or email holds NUL or another control character is refused at the handshake.
 - A user name holding CR LF and other controls ends up as exactly one log line, escaped."""
 import base64
-import os
 import socket
 import ssl
 import struct
@@ -15,9 +14,9 @@ import uuid
 
 import pytest
 
-from clients import client_context, recv_until
-from gate_support import (CLIENT_IP, OUTSIDE_RCPT, RawSMTP, gate_ca, message_for, postfix,  # noqa: F401
-                          postfix_session_for, unique_sender)
+from clients import client_context, recv_exact, recv_until
+from fake_saslauthd import FakeSaslauthd
+from gate_support import CLIENT_IP, RawSMTP, gate_ca, postfix, postfix_session_for, unique_sender  # noqa: F401
 from procs import free_port
 
 
@@ -42,13 +41,7 @@ def test_allow_subject_email_is_the_login_postfix_gets_not_the_cn(mailtunnel, po
         assert c.cmd("EHLO client.example")[0] == 250
         code, text = c.cmd("AUTH EXTERNAL =")       # no authorization identity: the certificate's own
         assert code == 235, f"AUTH EXTERNAL: {code} {text}"
-        assert c.cmd(f"MAIL FROM:<{sender}>")[0] == 250
-        code, text = c.cmd(f"RCPT TO:<{OUTSIDE_RCPT}>")
-        assert code == 250, text
-        assert c.cmd("DATA")[0] == 354
-        c.sock.sendall(message_for(sender) + b".\r\n")
-        assert c.reply()[0] == 250
-        c.cmd("QUIT")
+        c.send_message(sender)
     finally:
         c.close()
     line = postfix_session_for(postfix, sender)
@@ -72,16 +65,6 @@ class ProxyV2Backend:
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
-    @staticmethod
-    def _exact(conn, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = conn.recv(n - len(data))
-            if not chunk:
-                raise EOFError
-            data += chunk
-        return data
-
     def _serve(self):
         while True:
             try:
@@ -91,9 +74,9 @@ class ProxyV2Backend:
             with conn:
                 conn.settimeout(10)
                 try:
-                    head = self._exact(conn, 16)
+                    head = recv_exact(conn, 16)
                     assert head[:12] == self.SIG, head
-                    payload = self._exact(conn, struct.unpack("!H", head[14:16])[0])
+                    payload = recv_exact(conn, struct.unpack("!H", head[14:16])[0])
                 except (EOFError, OSError, AssertionError):
                     continue
                 self.common_names.append(self._cn(payload, head[13]))
@@ -181,55 +164,15 @@ def test_certificate_names_with_control_characters_refused_at_handshake(mailtunn
 
 
 # ---- item 9: one event, one line -----------------------------------------------------------------------
-class AnyUserSaslauthd:
-    """saslauthd's socket protocol (four length-prefixed strings in, one answer out): every login with the
-    password `pw` is accepted, whatever bytes it holds."""
-
-    def __init__(self, path: str):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        os.chmod(path, 0o777)
-        self.sock.listen(8)
-        self.logins: list[bytes] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(10)
-                try:
-                    fields = []
-                    for _ in range(4):
-                        size = struct.unpack("!H", ProxyV2Backend._exact(conn, 2))[0]
-                        fields.append(ProxyV2Backend._exact(conn, size))
-                except (EOFError, OSError):
-                    continue
-                self.logins.append(fields[0])
-                verdict = b"OK" if fields[1] == b"pw" else b"NO bad password"
-                conn.sendall(struct.pack("!H", len(verdict)) + verdict)
-
-    def close(self):
-        self.sock.close()
-
-
 FORGED_TAIL = "2026-01-01T00:00:00.000Z info connection ended listener=x client=203.0.113.9:1 reason=forged"
 
 
 def test_user_name_with_line_breaks_is_one_escaped_log_line(mailtunnel, smtp_sink, workdir):
-    (workdir / "saslauthd").mkdir()
-    daemon = AnyUserSaslauthd(str(workdir / "saslauthd" / "mux"))
-    (workdir / "sasl").mkdir()
-    (workdir / "sasl" / "smtpd.conf").write_text(
-        f"pwcheck_method: saslauthd\nsaslauthd_path: {workdir / 'saslauthd' / 'mux'}\nmech_list: PLAIN\n")
+    daemon = FakeSaslauthd(verdict=lambda login, password: password == b"pw")   # any login, whatever its bytes
     user = f"eve\r\n{FORGED_TAIL}\x1b[2J\x7f\x01"
     try:
         mt = mailtunnel(connect=smtp_sink.port, protocol="smtp",
-                        extra=["--auth", "sasl", "--sasl-service", "smtpd", "--sasl-config-dir",
-                               str(workdir / "sasl")])
+                        extra=daemon.gate_flags(workdir / "sasl", mech_list="PLAIN"))
         mark = mt.log_mark()
         c = RawSMTP(mt.accept_port)
         try:
@@ -244,7 +187,8 @@ def test_user_name_with_line_breaks_is_one_escaped_log_line(mailtunnel, smtp_sin
         ended = mt.connection_ended(since=mark)
     finally:
         daemon.close()
-    assert daemon.logins and daemon.logins[0].startswith(b"eve\r\n"), daemon.logins
+    logins = [check.login for check in daemon.recorded()]
+    assert logins and logins[0].startswith(b"eve\r\n"), logins
 
     text = mt.log_text()
     lines = text.splitlines()[mark:]

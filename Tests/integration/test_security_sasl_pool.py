@@ -5,80 +5,18 @@ taking turns. The fake saslauthd speaks saslauthd's real socket protocol (so lib
 what runs) and answers the user `slow` only after SLOW seconds, everyone else at once. Client A (127.0.0.2)
 authenticates as `slow`; client B (127.0.0.3) as `alice`."""
 import base64
-import os
-import shutil
 import socket
-import struct
-import tempfile
 import threading
 import time
 
 from clients import client_context
+from fake_saslauthd import FakeSaslauthd
 from mailtunnel import MailTunnel
 
 SLOW = 4.0            # seconds the fake saslauthd takes for user `slow`
 B_BOUND = 1.5         # B's whole session (connect, TLS, EHLO, AUTH) must take well under SLOW
 A_IP, B_IP = "127.0.0.2", "127.0.0.3"
 PER_CLIENT_LIMIT = 16  # SASLWorkerPool.defaultPerClientLimit
-
-
-class FakeSaslauthd:
-    """saslauthd's protocol: four length-prefixed strings in (login, password, service, realm), one out."""
-
-    def __init__(self):
-        # A short directory of its own: a socket path must fit in 108 bytes, test names do not.
-        self.dir = tempfile.mkdtemp(prefix="saslauthd-")
-        os.chmod(self.dir, 0o755)
-        self.path = os.path.join(self.dir, "mux")
-        path = self.path
-        self.lock = threading.Lock()
-        self.in_flight = {}            # login -> checks now pending
-        self.most_in_flight = {}       # login -> the most ever pending at once
-        self.most_overall = 0
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        os.chmod(path, 0o777)
-        self.sock.listen(64)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _exact(conn, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = conn.recv(n - len(data))
-            if not chunk:
-                raise EOFError
-            data += chunk
-        return data
-
-    def _answer(self, conn):
-        with conn:
-            try:
-                login, password, _, _ = (self._exact(conn, struct.unpack("!H", self._exact(conn, 2))[0])
-                                         for _ in range(4))
-            except EOFError:
-                return
-            with self.lock:
-                self.in_flight[login] = self.in_flight.get(login, 0) + 1
-                self.most_in_flight[login] = max(self.most_in_flight.get(login, 0), self.in_flight[login])
-                self.most_overall = max(self.most_overall, sum(self.in_flight.values()))
-            time.sleep(SLOW if login == b"slow" else 0)   # the slow back end being simulated
-            with self.lock:
-                self.in_flight[login] -= 1
-            verdict = b"OK" if password == b"secret" else b"NO bad password"
-            conn.sendall(struct.pack("!H", len(verdict)) + verdict)
-
-    def close(self):
-        self.sock.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Client:
@@ -114,22 +52,16 @@ class Client:
             pass
 
 
+def slow_saslauthd() -> FakeSaslauthd:
+    """Any login with the password `secret` is accepted; the user `slow` only after SLOW seconds."""
+    return FakeSaslauthd(verdict=lambda login, password: password == b"secret",
+                         delay=lambda login: SLOW if login == b"slow" else 0)
+
+
 def start(mailtunnel, smtp_sink, workdir):
-    daemon = FakeSaslauthd()
-    conf_dir = workdir / "sasl"
-    conf_dir.mkdir()
-    (conf_dir / "smtpd.conf").write_text(
-        f"pwcheck_method: saslauthd\nsaslauthd_path: {daemon.path}\nmech_list: PLAIN LOGIN\n")
-    mt = mailtunnel(connect=smtp_sink.port, protocol="smtp",
-                    extra=["--auth", "sasl", "--sasl-service", "smtpd", "--sasl-config-dir", str(conf_dir)])
+    daemon = slow_saslauthd()
+    mt = mailtunnel(connect=smtp_sink.port, protocol="smtp", extra=daemon.gate_flags(workdir / "sasl"))
     return mt, daemon
-
-
-def wait_for_check(daemon, login: bytes, count: int = 1, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while daemon.in_flight.get(login, 0) < count:
-        assert time.monotonic() < deadline, f"saslauthd never saw {count} check(s) for {login!r}"
-        time.sleep(0.02)
 
 
 def b_authenticates(port: int) -> float:
@@ -152,7 +84,7 @@ def test_slow_check_of_one_client_does_not_delay_another(mailtunnel, smtp_sink, 
         a.greet()
         started = time.monotonic()
         a.send_auth("slow")
-        wait_for_check(daemon, b"slow")
+        daemon.wait_pending(b"slow")
         b_took = b_authenticates(mt.accept_port)
         assert b_took < B_BOUND, f"B's AUTH took {b_took:.2f}s while A's {SLOW:g}s check was running"
         reply = a.reply()
@@ -177,7 +109,7 @@ def test_client_flooding_auth_takes_one_thread(mailtunnel, smtp_sink, workdir, f
             flood.append(c)
         for c in flood:
             c.send_auth("slow")
-        wait_for_check(daemon, b"slow")
+        daemon.wait_pending(b"slow")
         b_took = b_authenticates(mt.accept_port)
         assert b_took < B_BOUND, f"B's AUTH took {b_took:.2f}s while A flooded"
         assert daemon.most_in_flight[b"slow"] == 1, \
@@ -236,7 +168,7 @@ def test_auth_pipelined_behind_ehlo_does_not_stall_an_event_loop(mailtunnel, smt
         a = Client(mt.accept_port, A_IP)
         assert a.reply().startswith(b"220")
         a.sock.sendall(b"EHLO client.example\r\nAUTH PLAIN " + base64.b64encode(b"\0slow\0secret") + b"\r\n")
-        wait_for_check(daemon, b"slow")
+        daemon.wait_pending(b"slow")
         waits = [b_authenticates(mt.accept_port) for _ in range(4)]
         assert max(waits) < B_BOUND, f"other clients waited {max(waits):.2f}s while A's check ran"
         assert b"AUTH PLAIN" in a.reply()
@@ -276,7 +208,7 @@ def test_slow_dns_does_not_stall_gate_sessions(smtp_sink, workdir, mailtunnel_bi
     The daemon runs in its own mount and UTS namespaces: host name `mtnodot`, an /etc/hosts without it, and an
     /etc/resolv.conf naming a server that never answers (all on loopback)."""
     dns = BlackholeDNS("127.0.0.9")
-    daemon = FakeSaslauthd()
+    daemon = slow_saslauthd()
     mt = None
     try:
         (workdir / "hosts").write_text("127.0.0.1 localhost\n")
@@ -288,12 +220,8 @@ def test_slow_dns_does_not_stall_gate_sessions(smtp_sink, workdir, mailtunnel_bi
             f"mount --bind {workdir / 'resolv.conf'} /etc/resolv.conf && hostname mtnodot && exec \"$@\"' "
             f"sh {mailtunnel_bin} \"$@\"\n")
         wrapper.chmod(0o755)
-        conf_dir = workdir / "sasl"
-        conf_dir.mkdir()
-        (conf_dir / "smtpd.conf").write_text(
-            f"pwcheck_method: saslauthd\nsaslauthd_path: {daemon.path}\nmech_list: PLAIN LOGIN\n")
         mt = MailTunnel(str(wrapper), workdir, [f"127.0.0.1:{smtp_sink.port}"], "smtp",
-                        extra=["--auth", "sasl", "--sasl-service", "smtpd", "--sasl-config-dir", str(conf_dir)])
+                        extra=daemon.gate_flags(workdir / "sasl"))
         mt.start(timeout=30)
         waits = [b_authenticates(mt.accept_port) for _ in range(3)]
         assert dns.queries > 0, "the resolver was never asked: the scenario did not happen"
