@@ -1,8 +1,9 @@
 /// Watches the bytes of a relayed session (the SMTP relay guard). The engine stays generic: it reads, asks the
 /// filter what may pass each way, and stops reading the client while the filter holds its input.
 public protocol RelayFilter: Sendable {
-    /// Why the session can no longer be followed; once set, the engine closes the connection.
-    var failure: String? { get }
+    /// Why the session can no longer be followed, as the connection's log line gives it; once set, the engine
+    /// refuses the client with the profile's unavailable reply and closes.
+    var endReason: String? { get }
     /// The filter waits for a backend reply before it takes more client input.
     var isHoldingClientInput: Bool { get }
     /// How many bytes at the start of `bytes` go to the backend as they are (message content, without a copy).

@@ -1,5 +1,7 @@
 /// The relay guard is the SMTP profile's relay filter; the engine only sees `RelayFilter`.
 extension SMTPRelayGuard: RelayFilter {
+    public var endReason: String? { failure.map { "SMTP guard: \($0)" } }
+
     public mutating func filterClientBytes(_ bytes: ArraySlice<UInt8>) -> RelayFilterOutput {
         let allowed = fromClient(bytes)
         return RelayFilterOutput(toClient: takeClientReplies(), toBackend: allowed)
