@@ -55,7 +55,7 @@ extension Connection {
 
     private func backendUnavailable() {
         if let reply = profile.unavailableReply { toClient.append(reply) }
-        enter(.closing(.backendUnavailable, since: loop.now))
+        beginClosing(.backendUnavailable)
         continueClosing(.backendUnavailable)
     }
 

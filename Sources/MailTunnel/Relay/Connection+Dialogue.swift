@@ -121,7 +121,7 @@ extension Connection {
             case .relay:
                 guard dialogueFinished() else { return }
             case .close(let reason):
-                enter(.closing(.dialogue(reason), since: loop.now))
+                beginClosing(.dialogue(reason))
             }
         }
     }

@@ -109,8 +109,14 @@ final class Connection: DeadlineHolder {
         if let reply = reply ?? profile.refusalReply(reason.refusalText) {
             toClient.append(reply)
         }
-        enter(.closing(reason, since: loop.now))
+        beginClosing(reason)
         continueClosing(reason)
+    }
+
+    /// Flushes a last reply before `finish`. A dialogue that was running is done: its user and failures are kept.
+    func beginClosing(_ reason: EndReason) {
+        if let machine = state.dialogueMachine { collect(machine) }
+        enter(.closing(reason, since: loop.now))
     }
 
     /// The daemon is stopping and the grace period is over.
