@@ -18,6 +18,8 @@ final class ConnectionHarness: Sendable {
     private let backendListener: Int32
 
     init(_ configure: (inout ListenerConfig) -> Void) throws {
+        // As in the daemon: OpenSSL writes with write(2), so a peer that went away must not kill the process.
+        signal(SIGPIPE, SIG_IGN)
         backendListener = try Self.listenOnLoopback()
         let port = Self.port(of: backendListener)
         var config = ListenerConfig(name: "harness", accept: HostPort(host: "127.0.0.1", port: 10_993),

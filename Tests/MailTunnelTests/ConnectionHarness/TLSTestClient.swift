@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import MailTunnelTLS
 
 /// The client end of a harness connection, speaking TLS over the blocking socketpair end.

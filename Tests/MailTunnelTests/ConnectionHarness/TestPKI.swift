@@ -29,9 +29,9 @@ struct TestPKI: Sendable {
             default_md = sha256
             default_crl_days = 2
             """
-        FileManager.default.createFile(atPath: directory + "/ca.cnf", contents: Data(config.utf8))
-        FileManager.default.createFile(atPath: directory + "/index.txt", contents: Data())
-        FileManager.default.createFile(atPath: directory + "/crlnumber", contents: Data("1000\n".utf8))
+        _ = FileManager.default.createFile(atPath: directory + "/ca.cnf", contents: Data(config.utf8))
+        _ = FileManager.default.createFile(atPath: directory + "/index.txt", contents: Data())
+        _ = FileManager.default.createFile(atPath: directory + "/crlnumber", contents: Data("1000\n".utf8))
         openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                  "-keyout", key("ca"), "-out", ca, "-subj", "/CN=Harness CA", "-days", "2",
                  "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
