@@ -13,7 +13,7 @@ public enum DialogueAction: Equatable, Sendable {
     case close(reason: String)
 }
 
-/// A mail dialogue conducted by mailtunnel itself (STARTTLS pre-TLS phase, SMTP auth gate).
+/// A mail dialogue conducted by mailtunnel itself (STARTTLS pre-TLS phase, SMTP auth gate, XCLIENT hand-over).
 /// Pure: no I/O, no OpenSSL. The engine feeds it bytes and performs the returned actions.
 public protocol MailDialogue {
     /// Bytes the backend sent (its greeting, replies to forwarded commands).
@@ -28,13 +28,17 @@ public protocol MailDialogue {
     var authenticatedUser: String? { get }
     /// Authentication attempts that failed on this connection.
     var failures: Int { get }
-    /// After `.relay`: the guard that must watch the rest of the SMTP session (it already saw the commands the
-    /// dialogue passed on and knows what the backend offered), or nil to let the engine start a fresh one.
-    mutating func takeRelayGuard() -> SMTPRelayGuard?
+    /// After `.relay`: the filter that must watch the rest of the session (it already saw the commands the
+    /// dialogue passed on and knows what the backend offered), or nil to let the engine ask the profile for one.
+    mutating func takeRelayFilter() -> (any RelayFilter)?
+    /// Whether taking these client bytes (none: a backend reply, which may release held client lines) may block
+    /// the thread (a credential check); the engine then hands the dialogue and the input to a worker.
+    func mayBlock(clientBytes: ArraySlice<UInt8>) -> Bool
 }
 
 extension MailDialogue {
     public var authenticatedUser: String? { nil }
     public var failures: Int { 0 }
-    public mutating func takeRelayGuard() -> SMTPRelayGuard? { nil }
+    public mutating func takeRelayFilter() -> (any RelayFilter)? { nil }
+    public func mayBlock(clientBytes: ArraySlice<UInt8>) -> Bool { false }
 }

@@ -2,6 +2,7 @@ import Testing
 @testable import MailTunnel
 
 private final class Timer: DeadlineHolder {
+    typealias Instant = Double
     let name: Int
     var heapIndex = -1
     init(_ name: Int) { self.name = name }

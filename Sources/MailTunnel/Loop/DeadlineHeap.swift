@@ -1,6 +1,8 @@
 /// Something that sits in a `DeadlineHeap` at most once and remembers where, so that moving or removing it
 /// costs O(log n) instead of a search.
 protocol DeadlineHolder: AnyObject {
+    /// The heap's key: an instant of the loop's monotonic clock.
+    associatedtype Instant: Comparable = ContinuousClock.Instant
     /// Position in the heap, or -1 while not in it. Written only by the heap.
     var heapIndex: Int { get set }
 }
@@ -12,16 +14,16 @@ protocol DeadlineHolder: AnyObject {
 /// early, simply moves it to the object's current deadline (lazy re-check). Each wake-up therefore costs
 /// O(log n) per entry due, however many thousand idle objects are waiting.
 struct DeadlineHeap<Element: DeadlineHolder> {
-    private var entries: [(deadline: Double, element: Element)] = []
+    private var entries: [(deadline: Element.Instant, element: Element)] = []
 
     var count: Int { entries.count }
     var isEmpty: Bool { entries.isEmpty }
 
     /// The earliest entry.
-    var first: (deadline: Double, element: Element)? { entries.first }
+    var first: (deadline: Element.Instant, element: Element)? { entries.first }
 
     /// Puts `element` in the heap at `deadline`, or moves it there if it is already in.
-    mutating func schedule(_ element: Element, at deadline: Double) {
+    mutating func schedule(_ element: Element, at deadline: Element.Instant) {
         let index = element.heapIndex
         if index >= 0, index < entries.count, entries[index].element === element {
             let earlier = deadline < entries[index].deadline

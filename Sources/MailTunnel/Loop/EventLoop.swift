@@ -23,7 +23,8 @@ final class EventLoop: @unchecked Sendable {
     private var deferred: [Connection] = []
     /// Every live connection, keyed by when its current phase may run out of time.
     private var deadlines = DeadlineHeap<Connection>()
-    private(set) var now: Double = 0
+    /// The loop's clock, read once per wake-up: every deadline and connection timing is an instant of it.
+    private(set) var now = ContinuousClock.now
     /// Shared read buffer: data is read here and written straight on; only an unwritten remainder is copied into
     /// the connection, so idle connections own no buffers at all.
     let scratch: UnsafeMutableRawBufferPointer
@@ -42,6 +43,7 @@ final class EventLoop: @unchecked Sendable {
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
     }
 
+    /// Seconds on the monotonic clock, for the control plane's own bookkeeping (admission windows, the stop grace).
     static func monotonicNow() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -109,8 +111,8 @@ final class EventLoop: @unchecked Sendable {
 
     /// The connection's deadline may have come earlier (a new phase): file it at its current one.
     func reschedule(_ connection: Connection) {
-        guard connection.slot >= 0 else { return }
-        deadlines.schedule(connection, at: connection.deadline)
+        guard connection.slot >= 0, let deadline = connection.deadline else { return }
+        deadlines.schedule(connection, at: deadline)
     }
 
     /// Continue a connection's work after this batch of events (fairness between busy connections).
@@ -120,7 +122,7 @@ final class EventLoop: @unchecked Sendable {
     var allConnections: [Connection] { connections }
 
     private func run() {
-        now = Self.monotonicNow()
+        now = .now
         var backoffMilliseconds: UInt32 = 0
         while true {
             let timeout: Int32 = deferred.isEmpty ? millisecondsToNextDeadline() : 0
@@ -134,12 +136,12 @@ final class EventLoop: @unchecked Sendable {
                 backoffMilliseconds = min(max(10, backoffMilliseconds * 2), Self.maxWaitBackoffMilliseconds)
                 logger.error("\(LogLine.format("event loop wait failed", [("loop", String(index)), ("error", error.description), ("retry_in_ms", String(backoffMilliseconds))]))")
                 usleep(backoffMilliseconds * 1000)
-                now = Self.monotonicNow()
+                now = .now
                 drainInbox()
                 fireDueDeadlines()
                 continue
             }
-            now = Self.monotonicNow()
+            now = .now
             for (fd, readiness) in ready {
                 if fd == wake.fd {
                     drainInbox()
@@ -160,7 +162,8 @@ final class EventLoop: @unchecked Sendable {
     /// -1 (sleep until an event) when no connection is waiting on a deadline.
     private func millisecondsToNextDeadline() -> Int32 {
         guard let next = deadlines.first?.deadline else { return -1 }
-        let millis = ((next - now) * 1000).rounded(.up)
+        let (seconds, attoseconds) = (next - now).components
+        let millis = Double(seconds) * 1000 + (Double(attoseconds) / 1e15).rounded(.up)
         return Int32(min(max(0, millis), Double(Int32.max)))
     }
 
@@ -168,16 +171,15 @@ final class EventLoop: @unchecked Sendable {
     /// traffic) is filed again at the connection's current deadline instead of firing.
     private func fireDueDeadlines() {
         while let (due, connection) = deadlines.first, due <= now {
-            let current = connection.deadline
-            if current > now {
+            if let current = connection.deadline, current > now {
                 deadlines.schedule(connection, at: current)
                 continue
             }
             deadlines.remove(connection)
             connection.checkDeadline(now: now)
             // A connection that lives on entered a new phase (which filed it again); this is a safety net.
-            if connection.slot >= 0, connection.heapIndex < 0 {
-                deadlines.schedule(connection, at: max(connection.deadline, now + 0.001))
+            if connection.slot >= 0, connection.heapIndex < 0, let deadline = connection.deadline {
+                deadlines.schedule(connection, at: max(deadline, now + .milliseconds(1)))
             }
         }
     }

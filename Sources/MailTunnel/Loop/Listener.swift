@@ -20,7 +20,7 @@ final class Listener: @unchecked Sendable {
     private var starved: [Bool]
     private var started = false
     /// Sockets closed over a limit are logged at most once a second; the rest are counted into the next line.
-    private var lastDropLog = -Double.infinity
+    private var lastDropLog: ContinuousClock.Instant?
     private var unloggedDrops = 0
 
     init(runtime: ListenerRuntime, sockets: [Int32], loops: [EventLoop], queue: DispatchQueue) {
@@ -126,8 +126,8 @@ final class Listener: @unchecked Sendable {
     }
 
     private func logDrop(_ runtime: ListenerRuntime, _ address: SocketAddress, _ reason: String) {
-        let now = EventLoop.monotonicNow()
-        guard now - lastDropLog >= 1 else { unloggedDrops += 1; return }
+        let now = ContinuousClock.now
+        if let lastDropLog, now - lastDropLog < .seconds(1) { unloggedDrops += 1; return }
         lastDropLog = now
         runtime.logger.warning("\(LogLine.format("connection dropped", [("listener", runtime.config.name), ("client", address.description), ("reason", reason), ("unlogged_since_last", String(unloggedDrops))]))")
         unloggedDrops = 0

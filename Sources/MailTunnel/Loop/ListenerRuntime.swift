@@ -12,6 +12,11 @@ final class ListenerRuntime: Sendable {
     let logger: Logger
     let stats: ListenerStats
     let admission: Admission
+    /// The listener's protocol: every reply, stage and relay filter that differs between protocols.
+    let profile: any ProtocolProfile
+    /// Which of the profile's stages run (STARTTLS, the auth gate, the XCLIENT hand-over).
+    let sessionSettings: SessionSettings
+    let timeouts: ConnectionTimeouts
     private let tlsContext: Mutex<TLSContext?>
 
     init(config: ListenerConfig, backends: [SocketAddress], tls: TLSContext?, logger: Logger, stats: ListenerStats,
@@ -21,6 +26,9 @@ final class ListenerRuntime: Sendable {
         self.backends = backends
         self.logger = logger
         self.admission = admission
+        self.profile = config.protocol.profile
+        self.sessionSettings = config.sessionSettings
+        self.timeouts = ConnectionTimeouts(config)
         self.tlsContext = Mutex(tls)
     }
 

@@ -4,23 +4,24 @@ import Glibc
 import Logging
 import MailTunnelProtocols
 
+/// Reaching a backend: the configured ones in order (failover), each with a non-blocking connect.
 extension Connection {
-    /// Tries the configured backends in order (failover), starting from `backendIndex`.
+    /// Tries the configured backends in order, starting from the current one.
     func connectNextBackend() {
-        while backendIndex < listener.backends.count {
-            let address = listener.backends[backendIndex]
+        while backend.index < listener.backends.count {
+            let address = listener.backends[backend.index]
             switch Sockets.startConnect(to: address) {
             case .connected(let fd):
                 guard adoptBackend(fd, address) else { return }
                 return backendConnected()
             case .inProgress(let fd):
                 guard adoptBackend(fd, address) else { return }
-                backendWritable = false
-                enter(.connecting)
+                backend.writable = false
+                enter(.connecting(since: loop.now))
                 return
             case .failed(let error):
-                listener.logger.debug("\(LogLine.format("backend failed", [("backend", address.description), ("error", error.message)]))")
-                backendIndex += 1
+                logBackendFailure(address, error.message)
+                backend.skip()
             }
         }
         backendUnavailable()
@@ -28,56 +29,40 @@ extension Connection {
 
     /// False when the loop could not watch the socket: the connection is then closed.
     private func adoptBackend(_ fd: Int32, _ address: SocketAddress) -> Bool {
-        backendFD = fd
-        backendAddress = address
-        backendReadable = true
-        backendWritable = true
-        do { try loop.register(self, fd: fd) } catch { finish("backend \(error)"); return false }
+        backend.adopt(fd, address)
+        do { try loop.register(self, fd: fd) } catch { finish(.notWatched(.backend, "\(error)")); return false }
         return true
     }
 
     func continueConnect() {
-        guard backendWritable else { return }
-        let error = Sockets.connectResult(backendFD)
+        guard backend.writable else { return }
+        let error = Sockets.connectResult(backend.fd)
         if error == 0 { return backendConnected() }
         backendFailed(String(cString: strerror(error)))
     }
 
     /// The current backend did not answer: drop it and try the next.
     func backendFailed(_ why: String) {
-        if let address = backendAddress {
-            listener.logger.debug("\(LogLine.format("backend failed", [("backend", address.description), ("error", why)]))")
-        }
-        loop.unregister(fd: backendFD)
-        close(backendFD)
-        backendFD = -1
-        backendAddress = nil
-        backendIndex += 1
+        if let address = backend.address { logBackendFailure(address, why) }
+        loop.unregister(fd: backend.fd)
+        backend.dropAndMoveOn()
         connectNextBackend()
     }
 
+    private func logBackendFailure(_ address: SocketAddress, _ why: String) {
+        listener.logger.debug("\(LogLine.format("backend failed", [("backend", address.description), ("error", why)]))")
+    }
+
     private func backendUnavailable() {
-        if let reply = config.protocol.unavailableReply { toClient.append(reply) }
-        enter(.closing("backend unavailable"))
-        continueClosing("backend unavailable")
+        if let reply = profile.unavailableReply { toClient.append(reply) }
+        beginClosing(.backendUnavailable)
+        continueClosing(.backendUnavailable)
     }
 
     private func backendConnected() {
         lastActivity = loop.now
         if let header = proxyHeaderForBackend() { toBackend.append(header) }
-        if config.starttls, let machine = makeStartTLSDialogue(for: config.protocol) {
-            dialogue = machine
-            enter(.dialogue)
-            pumpDialogue()
-        } else if needsGate {
-            if startGate(backendGreeted: false) { pumpDialogue() }
-        } else if needsHandover {
-            if startHandover(greeted: false) { pumpDialogue() }
-        } else {
-            // Relayed from its start: the guard follows the backend's greeting and every reply after it.
-            smtpGuard = config.protocol == .smtp ? SMTPRelayGuard(awaitingGreeting: true) : nil
-            enter(.relaying)
-            pumpRelay()
-        }
+        // The profile decides what runs before the relay (STARTTLS, the SMTP gate, the XCLIENT hand-over).
+        if startStage(after: nil, inheritedFilter: nil) { advance() }
     }
 }

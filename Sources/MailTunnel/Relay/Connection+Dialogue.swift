@@ -8,40 +8,37 @@ extension Connection {
 
     func pumpDialogue() {
         var progress = true
-        while progress && phase == .dialogue && !awaitingWorker {
+        while progress {
             progress = false
-            guard flushBackend(), flushClient(), phase == .dialogue else { return }
-            if startTLSRequested {
-                // The reply to STARTTLS must be on the wire before the handshake starts; nothing the client
-                // sent in plaintext after its STARTTLS line is ever read as a command.
-                if toClient.isEmpty { beginHandshake() }
-                return
-            }
+            guard let turn = dialogueTurn else { break }
+            guard case .running(let backendClosed) = turn else { return startUpgradeIfFlushed() }
+            guard flushBackend(), flushClient() else { return }
             let roomy = toClient.count < Self.dialogueQueueLimit && toBackend.count < Self.dialogueQueueLimit
-            if roomy, !backendEOF, backendReadable {
-                switch readBackend(into: loop.scratch) {
+            if roomy, !backendClosed, backend.readable {
+                switch backend.read(into: loop.scratch) {
                 case .bytes(let n):
                     let bytes = Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))
                     if dialogueMayBlock(clientBytes: []) { return offload(.backend(bytes)) }
-                    perform(dialogue?.receiveFromBackend(bytes[...]) ?? [])
+                    feedDialogue { $0.receiveFromBackend(bytes[...]) }
                     progress = true
                 case .eof:
-                    backendEOF = true
-                    perform(dialogue?.backendClosed() ?? [.close(reason: "backend closed")])
+                    // Told to the dialogue once: a closed socket keeps reading as EOF.
+                    if case .dialogue(var dialogue) = state { dialogue.backendClosed = true; state = .dialogue(dialogue) }
+                    feedDialogue { machine in machine.backendClosed() }
                     progress = true
                 case .wouldBlock: break
                 case .failed(let why): return finish(why)
                 }
             }
-            guard phase == .dialogue, !startTLSRequested else { continue }
-            if roomy, canReadClient {
-                switch readClient(into: loop.scratch) {
+            guard case .running = dialogueTurn else { continue }
+            if roomy, client.canRead {
+                switch client.read(into: loop.scratch) {
                 case .bytes(let n):
                     let bytes = Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))
                     if dialogueMayBlock(clientBytes: bytes[...]) { return offload(.client(bytes)) }
-                    perform(dialogue?.receiveFromClient(bytes[...]) ?? [])
+                    feedDialogue { $0.receiveFromClient(bytes[...]) }
                     progress = true
-                case .eof: return finish("client closed")
+                case .eof: return finish(.closedBy(.client))
                 case .wouldBlock: break
                 case .failed(let why): return finish(why)
                 }
@@ -50,53 +47,81 @@ extension Connection {
         continueAfterDialogue()
     }
 
-    /// Where the dialogue left the connection: relaying, or closing with a last reply.
-    func continueAfterDialogue() {
-        switch phase {
-        case .relaying: pumpRelay()
-        case .closing(let reason):
-            _ = flushBackend()
-            continueClosing(reason)
-        default: break
+    /// Where the dialogue stands, without holding on to its machine (which must stay unshared while it is fed).
+    private enum DialogueTurn {
+        /// Lent to a worker: nothing is read until it returns.
+        case waiting
+        case upgrading
+        case running(backendClosed: Bool)
+    }
+
+    private var dialogueTurn: DialogueTurn? {
+        guard case .dialogue(let dialogue) = state else { return nil }
+        switch dialogue.machine {
+        case .lent: return .waiting
+        case .upgrading: return .upgrading
+        case .running: return .running(backendClosed: dialogue.backendClosed)
         }
     }
 
-    /// The current dialogue handed over: start the next one (auth gate or XCLIENT hand-over after a STARTTLS
-    /// upgrade), or relay. False if the connection is closing.
-    private func dialogueFinished() -> Bool {
-        var inheritedGuard: SMTPRelayGuard?
-        if var finished = dialogue {
-            user = user ?? finished.authenticatedUser
-            authFailures += finished.failures
-            inheritedGuard = finished.takeRelayGuard()
+    /// The reply to STARTTLS must be on the wire before the handshake starts; nothing the client sent in
+    /// plaintext after its STARTTLS line is ever read as a command.
+    private func startUpgradeIfFlushed() {
+        guard case .upgrading = dialogueTurn, flushBackend(), flushClient(), toClient.isEmpty,
+              case .dialogue(let dialogue) = state else { return }
+        beginHandshake(resuming: dialogue)
+    }
+
+    /// Feeds the running dialogue and performs what it returns. The machine is taken out of `state` for the call,
+    /// so it is mutated in place.
+    private func feedDialogue(_ body: (inout any MailDialogue) -> [DialogueAction]) {
+        guard case .dialogue(var dialogue) = state, case .running(var machine) = dialogue.machine else { return }
+        dialogue.machine = .lent
+        state = .dialogue(dialogue)
+        let actions = body(&machine)
+        dialogue.machine = .running(machine)
+        state = .dialogue(dialogue)
+        perform(actions)
+    }
+
+    /// Whether feeding this input to the dialogue may block the loop (a credential check).
+    private func dialogueMayBlock(clientBytes: ArraySlice<UInt8>) -> Bool {
+        guard case .dialogue(let dialogue) = state, case .running(let machine) = dialogue.machine else { return false }
+        return machine.mayBlock(clientBytes: clientBytes)
+    }
+
+    /// After a dialogue's actions ran outside the pump (TLS came up, a worker returned): carry on.
+    func continueAfterDialogueActions() {
+        if state.isDialogue { pumpDialogue() } else { continueAfterDialogue() }
+    }
+
+    /// Where the dialogue left the connection: relaying, or closing with a last reply.
+    func continueAfterDialogue() {
+        switch state {
+        case .relaying: pumpRelay()
+        case .closing(let reason, _):
+            _ = flushBackend()
+            continueClosing(reason)
+        case .proxyHeader, .handshaking, .connecting, .dialogue, .closed: break
         }
-        dialogue = nil
-        if needsGate {
-            // STARTTLS is done; the client's new EHLO now meets the auth gate, not the backend.
-            return startGate(backendGreeted: true)
-        }
-        if needsHandover {
-            guard startHandover(greeted: true) else { return false }
-            perform(dialogue?.tlsEstablished() ?? [])
-            return phase != .closed
-        }
-        smtpGuard = inheritedGuard ?? (config.protocol == .smtp ? SMTPRelayGuard() : nil)
-        enter(.relaying)
-        return true
     }
 
     /// Applies the actions; the caller continues the connection (no recursion into the pump from here).
     func perform(_ actions: [DialogueAction]) {
         for action in actions {
-            guard phase != .closed else { return }
+            if state.isClosed { return }
             switch action {
             case .sendToClient(let bytes): toClient.append(bytes)
             case .sendToBackend(let bytes): toBackend.append(bytes)
-            case .startTLS: startTLSRequested = true
+            case .startTLS:
+                if case .dialogue(var dialogue) = state, case .running(let machine) = dialogue.machine {
+                    dialogue.machine = .upgrading(machine)
+                    state = .dialogue(dialogue)
+                }
             case .relay:
                 guard dialogueFinished() else { return }
             case .close(let reason):
-                enter(.closing(reason))
+                beginClosing(.dialogue(reason))
             }
         }
     }

@@ -1,59 +1,57 @@
 import MailTunnelProtocols
 import MailTunnelTLS
 
+/// The client's TLS handshake: at accept for implicit TLS, or when a STARTTLS dialogue asked for it.
 extension Connection {
-    func beginHandshake() {
-        guard let context = listener.tls else { return finish("no TLS context") }
+    func beginHandshake(resuming dialogue: DialogueState? = nil) {
+        guard let context = listener.tls else { return finish(.noTLSContext) }
         do {
-            tls = try context.makeSession(socket: clientFD)
+            client.tls = .handshaking(try context.makeSession(socket: client.fd))
         } catch {
-            return finish("TLS session: \(error)")
+            return finish(.tlsSessionUnavailable("\(error)"))
         }
-        enter(.handshaking)
+        enter(.handshaking(resuming: dialogue))
         continueHandshake()
     }
 
     func continueHandshake() {
-        guard let tls else { return }
-        switch tls.handshake() {
+        guard case .handshaking(let resuming) = state, case .handshaking(let session) = client.tls else { return }
+        switch session.handshake() {
         case .complete:
-            tlsWriteWantsRead = false
-            tlsVersion = tls.version
-            tlsCipher = tls.cipher
-            peer = tls.peerIdentity
-            handshakeCompleted()
+            client.handshakeCompleted(session)
+            handshakeCompleted(resuming: resuming)
         case .wantRead:
-            clientReadable = false
+            client.readable = false
         case .wantWrite:
-            clientWritable = false
+            client.writable = false
         case .failed(let error):
-            tlsBroken = true
-            finish("handshake failed: \(error.reasons.isEmpty ? "connection closed" : error.reasons.joined(separator: "; "))")
+            client.tls = .failed
+            finish(.handshakeFailed(error.reasons))
         }
     }
 
-    private func handshakeCompleted() {
-        if let refusal { return refuse(refusal) }
+    private func handshakeCompleted(resuming: DialogueState?) {
+        if let admissionRefusal { return refuse(admissionRefusal) }
         if let denied = subjectDenial() { return refuse(denied) }
-        if startTLSRequested, dialogue != nil {
-            startTLSRequested = false
-            enter(.dialogue)
-            perform(dialogue?.tlsEstablished() ?? [])
-            if phase == .dialogue { pumpDialogue() } else { continueAfterDialogue() }
-        } else {
-            connectNextBackend()
+        guard var dialogue = resuming, case .upgrading(var machine) = dialogue.machine else {
+            return connectNextBackend()
         }
+        let actions = machine.tlsEstablished()
+        dialogue.machine = .running(machine)
+        enter(.dialogue(dialogue))
+        perform(actions)
+        continueAfterDialogueActions()
     }
 
     /// `allow-subject`: a verified certificate whose CN or email is not listed is refused after the handshake,
     /// with the protocol's own error, so the client sees why. The listed name it was admitted under becomes its
     /// `loginName`, the identity every later step uses.
-    private func subjectDenial() -> String? {
+    private func subjectDenial() -> EndReason? {
         let allowed = config.allowSubject
         guard !allowed.isEmpty else { return nil }
-        guard var identity = peer else { return "client certificate required" }
-        guard identity.admit(allowed) else { return "certificate subject not allowed: \(identity.subject)" }
-        peer = identity
+        guard var identity = client.facts.peer else { return .certificateRequired }
+        guard identity.admit(allowed) else { return .subjectNotAllowed(identity.subject) }
+        client.facts.peer = identity
         return nil
     }
 }

@@ -11,17 +11,10 @@ extension Connection {
         case backend([UInt8])
     }
 
-    /// Whether feeding this input to the dialogue may call into libsasl2.
-    func dialogueMayBlock(clientBytes: ArraySlice<UInt8>) -> Bool {
-        guard gateStarted, config.auth == .sasl else { return false }
-        guard let gate = dialogue as? SMTPAuthGateDialogue else { return true }
-        return gate.mayAuthenticate(clientBytes: clientBytes)
-    }
-
     /// Whose turn a job is in the pool: the real client (the PROXY source where there is one), IPv6 by /64,
     /// since one host usually holds a whole /64.
     var workerKey: String {
-        guard let address = clientEndpoint?.address else { return clientHost }
+        guard let address = client.endpoint?.address else { return client.host }
         if let v4 = address.unmappedIPv4 { return v4.description }
         guard address.isIPv6, let prefix = IPAddress(bytes: Array(address.bytes[0..<8]) + Array(repeating: 0, count: 8))
         else { return address.description }
@@ -29,9 +22,9 @@ extension Connection {
     }
 
     func offload(_ input: WorkerInput) {
-        guard let machine = dialogue else { return }
-        dialogue = nil
-        awaitingWorker = true
+        guard case .dialogue(var dialogue) = state, case .running(let machine) = dialogue.machine else { return }
+        dialogue.machine = .lent
+        state = .dialogue(dialogue)
         let handoff = DialogueHandoff(dialogue: machine, connection: self)
         let loop = self.loop
         let filed = SASLWorkerPool.shared.submit(key: workerKey) {
@@ -40,27 +33,26 @@ extension Connection {
         }
         guard filed else {
             // This client already has many checks waiting (one per connection in the gate): refuse this one.
-            awaitingWorker = false
-            dialogue = machine
-            refuse("too many pending authentications",
-                   reply: Array("454 4.7.0 Too many authentication attempts in progress, try again later\r\n".utf8))
+            dialogue.machine = .running(machine)
+            state = .dialogue(dialogue)
+            refuse(.authenticationsPending, reply: profile.authenticationBusyReply)
             return
         }
     }
 
     fileprivate func workerFinished(_ machine: any MailDialogue, _ actions: [DialogueAction]) {
-        awaitingWorker = false
         // The connection may have timed out or been shut down while the worker held the dialogue.
-        guard phase == .dialogue else { return }
-        dialogue = machine
+        guard case .dialogue(var dialogue) = state, case .lent = dialogue.machine else { return }
+        dialogue.machine = .running(machine)
+        state = .dialogue(dialogue)
         perform(actions)
-        if phase == .dialogue { pumpDialogue() } else { continueAfterDialogue() }
+        continueAfterDialogueActions()
     }
 }
 
 /// Carries a dialogue and its connection to a worker thread and back.
 /// `@unchecked Sendable`: ownership moves with it; the loop does not touch the dialogue while the worker has it
-/// (the connection's `awaitingWorker` stops its pump), and the connection is only used again on its own loop.
+/// (the connection's state says `.lent`, which stops its pump), and the connection is only used again on its loop.
 private final class DialogueHandoff: @unchecked Sendable {
     private var dialogue: any MailDialogue
     private let connection: Connection

@@ -10,48 +10,39 @@ extension Connection {
     /// first plaintext command) behind it stays in the socket for the next phase.
     /// Only peers in `accept-proxy-from` may speak for a client; anyone else is closed before a byte is read.
     func continueProxyHeader() {
-        guard peerMaySendProxyHeader else { return finish("PROXY header from untrusted peer") }
-        guard clientReadable else { return }
+        guard peerMaySendProxyHeader else { return finish(.untrustedProxyPeer) }
+        guard client.readable else { return }
         // The 16-byte v2 fixed part plus the largest payload the decoder accepts; v1 (107 bytes at most) fits too.
         let limit = 16 + ProxyProtocol.defaultV2MaxPayload
-        let peeked = recv(clientFD, loop.scratch.baseAddress, limit, Int32(MSG_PEEK))
-        if peeked == 0 { return finish("client closed before its PROXY header") }
+        let peeked = recv(client.fd, loop.scratch.baseAddress, limit, Int32(MSG_PEEK))
+        if peeked == 0 { return finish(.closedBeforeProxyHeader) }
         if peeked < 0 {
-            if errno == EAGAIN || errno == EWOULDBLOCK { clientReadable = false; return }
-            return finish("client error: \(String(cString: strerror(errno)))")
+            if errno == EAGAIN || errno == EWOULDBLOCK { client.readable = false; return }
+            return finish(.socketError(.client, errno))
         }
         let bytes = Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<peeked]))
         switch ProxyProtocol.decode(bytes[...]) {
         case .needMore:
-            if peeked >= limit { return finish("bad PROXY header: too long") }
-            clientReadable = false // everything available was peeked; the next edge brings more
+            if peeked >= limit { return finish(.badProxyHeader("too long")) }
+            client.readable = false // everything available was peeked; the next edge brings more
         case .invalid(let why):
-            finish("bad PROXY header: \(why)")
+            finish(.badProxyHeader(why))
         case .header(let header, let consumed):
             // The peeked bytes are already queued, so one recv takes exactly the header.
-            guard recv(clientFD, loop.scratch.baseAddress, consumed, 0) == consumed else {
-                return finish("client error while reading its PROXY header")
+            guard recv(client.fd, loop.scratch.baseAddress, consumed, 0) == consumed else {
+                return finish(.proxyHeaderUnreadable)
             }
             if header.command == .proxy {
-                origin = header.source
-                originDestination = header.destination
+                client.origin = header.source
+                client.originDestination = header.destination
             }
             proceedAfterAccept()
         }
     }
 
     private var peerMaySendProxyHeader: Bool {
-        guard let peer = IPAddress(client.host) else { return false }
+        guard let peer = IPAddress(client.address.host) else { return false }
         return config.trustedProxies.contains { $0.contains(peer) }
-    }
-
-    /// The client's address as XCLIENT, SASL and PROXY headers should see it.
-    var clientEndpoint: SocketEndpoint? { origin ?? Self.endpoint(client) }
-    var clientHost: String { origin?.address.description ?? client.host }
-
-    static func endpoint(_ address: SocketAddress?) -> SocketEndpoint? {
-        guard let address, let ip = IPAddress(address.host) else { return nil }
-        return SocketEndpoint(address: ip, port: UInt16(truncatingIfNeeded: address.port))
     }
 
     /// `proxy-protocol = v1|v2`: the first bytes the backend receives name the real client (v2 adds TLS facts).
@@ -63,14 +54,15 @@ extension Connection {
         case .v2: version = .v2
         }
         var ssl: ProxySSLInfo?
-        if let tls, tlsReady {
+        if let session = client.session {
+            let facts = client.facts
             var flags: ProxySSLInfo.ClientFlags = [.ssl]
-            if peer != nil { flags.insert(.certificateOnConnection) }
-            ssl = ProxySSLInfo(client: flags, verify: tls.verifyFailure == nil && peer != nil ? 0 : 1,
-                               version: tlsVersion, commonName: peer?.loginName, cipher: tlsCipher)
+            if facts.peer != nil { flags.insert(.certificateOnConnection) }
+            ssl = ProxySSLInfo(client: flags, verify: session.verifyFailure == nil && facts.peer != nil ? 0 : 1,
+                               version: facts.version, commonName: facts.peer?.loginName, cipher: facts.cipher)
         }
-        let destination = originDestination ?? Self.endpoint(Sockets.localAddress(clientFD))
-        guard let source = clientEndpoint, let destination else { return ProxyProtocol.encode(.local, version: version) }
+        let destination = client.originDestination ?? SocketEndpoint(Sockets.localAddress(client.fd))
+        guard let source = client.endpoint, let destination else { return ProxyProtocol.encode(.local, version: version) }
         return ProxyProtocol.encode(ProxyHeader(source: source, destination: destination, ssl: ssl), version: version)
     }
 }

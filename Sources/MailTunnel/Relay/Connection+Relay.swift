@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import MailTunnelProtocols
-import MailTunnelTLS
 
 /// The byte relay: read into the loop's scratch buffer, write straight on, queue only what the other side
 /// would not take, and stop reading a source while its sink has bytes queued (backpressure).
@@ -12,13 +11,13 @@ extension Connection {
 
     func pumpRelay() {
         var rounds = 0
-        while phase == .relaying {
+        while state.isRelaying {
             let movedUp = relayClientToBackend()
-            guard phase == .relaying else { return }
+            guard state.isRelaying else { return }
             let movedDown = relayBackendToClient()
-            guard phase == .relaying else { return }
+            guard state.isRelaying else { return }
             passOnHalfClose()
-            guard phase == .relaying else { return }
+            guard state.isRelaying else { return }
             if !movedUp && !movedDown { break }
             rounds += 1
             if rounds == Self.budget {
@@ -28,6 +27,19 @@ extension Connection {
         }
     }
 
+    private var relayProgress: RelayProgress? {
+        if case .relaying(let progress) = state { return progress }
+        return nil
+    }
+
+    /// A side sent its end: remembered, and the first one names the connection's end.
+    private func sourceEnded(_ side: Side) {
+        guard case .relaying(var progress) = state else { return }
+        if side == .client { progress.upstream = .ended } else { progress.downstream = .ended }
+        if progress.firstClosed == nil { progress.firstClosed = .closedBy(side) }
+        state = .relaying(progress)
+    }
+
     /// One step client → backend; true if anything moved.
     private func relayClientToBackend() -> Bool {
         if !toBackend.isEmpty {
@@ -35,19 +47,18 @@ extension Connection {
             guard flushBackend() else { return false }
             if !toBackend.isEmpty { return before != toBackend.count }
         }
-        guard !clientEOF, canReadClient, guardAcceptsClientInput else { return false }
+        guard relayProgress?.upstream == .open, client.canRead, filterAcceptsClientInput else { return false }
         let scratch = loop.scratch
-        switch readClient(into: scratch) {
+        switch client.read(into: scratch) {
         case .bytes(let n):
             let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
-            if smtpGuard != nil { return guardClientBytes(bytes) }
-            forward(bytes, toBackendSide: true)
+            if relayFilter != nil { return filterClientBytes(bytes) }
+            forward(bytes, to: .backend)
             return true
         case .wouldBlock:
             return false
         case .eof:
-            clientEOF = true
-            if firstClosed == nil { firstClosed = "client closed" }
+            sourceEnded(.client)
             return true
         case .failed(let why):
             finish(why)
@@ -61,19 +72,18 @@ extension Connection {
             guard flushClient() else { return false }
             if !toClient.isEmpty { return before != toClient.count }
         }
-        guard !backendEOF, backendReadable else { return false }
+        guard relayProgress?.downstream == .open, backend.readable else { return false }
         let scratch = loop.scratch
-        switch readBackend(into: scratch) {
+        switch backend.read(into: scratch) {
         case .bytes(let n):
             let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
-            if smtpGuard != nil { return guardBackendBytes(bytes) }
-            forward(bytes, toBackendSide: false)
+            if relayFilter != nil { return filterBackendBytes(bytes) }
+            forward(bytes, to: .client)
             return true
         case .wouldBlock:
             return false
         case .eof:
-            backendEOF = true
-            if firstClosed == nil { firstClosed = "backend closed" }
+            sourceEnded(.backend)
             return true
         case .failed(let why):
             finish(why)
@@ -81,40 +91,47 @@ extension Connection {
         }
     }
 
-    /// Writes freshly read bytes to the other side; what it does not take is queued (at most one read's worth).
-    func forward(_ bytes: UnsafeRawBufferPointer, toBackendSide: Bool) {
+    /// Writes freshly read bytes to `sink`; what it does not take is queued (at most one read's worth).
+    func forward(_ bytes: UnsafeRawBufferPointer, to sink: Side) {
         var written = 0
         var outcome = IOOutcome.wouldBlock
-        if toBackendSide ? backendWritable : canWriteClient {
-            outcome = toBackendSide ? writeBackend(bytes) : writeClient(bytes)
+        switch sink {
+        case .backend: if backend.writable { outcome = backend.write(bytes) }
+        case .client: if client.canWrite { outcome = client.write(bytes) }
         }
         switch outcome {
         case .bytes(let n): written = n
         case .wouldBlock: break
-        case .eof: return finish(toBackendSide ? "backend closed" : "client closed")
+        case .eof: return finish(.closedBy(sink))
         case .failed(let why): return finish(why)
         }
-        if toBackendSide { bytesIn += written } else { bytesOut += written }
-        if written < bytes.count {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
-            if toBackendSide { toBackend.append(rest) } else { toClient.append(rest) }
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
+        switch sink {
+        case .backend:
+            bytesIn += written
+            if !rest.isEmpty { toBackend.append(rest) }
+        case .client:
+            bytesOut += written
+            if !rest.isEmpty { toClient.append(rest) }
         }
     }
 
     /// A side that finished sending gets its end passed on once everything before it is delivered:
     /// TCP FIN to the backend, close_notify plus FIN to the client.
     private func passOnHalfClose() {
-        if clientEOF && toBackend.isEmpty && !(smtpGuard?.isHoldingClientInput ?? false) && !backendWriteShut {
-            backendWriteShut = true
-            shutdown(backendFD, Int32(SHUT_WR))
+        guard var progress = relayProgress else { return }
+        if progress.upstream == .ended && toBackend.isEmpty && !(relayFilter?.isHoldingClientInput ?? false) {
+            progress.upstream = .shut
+            shutdown(backend.fd, Int32(SHUT_WR))
         }
-        if backendEOF && toClient.isEmpty && !clientWriteShut {
-            clientWriteShut = true
-            tls?.sendCloseNotify()
-            shutdown(clientFD, Int32(SHUT_WR))
+        if progress.downstream == .ended && toClient.isEmpty {
+            progress.downstream = .shut
+            client.sendCloseNotify()
+            shutdown(client.fd, Int32(SHUT_WR))
         }
-        if clientWriteShut && backendWriteShut {
-            finish(firstClosed ?? "closed")
+        state = .relaying(progress)
+        if progress.upstream == .shut && progress.downstream == .shut {
+            finish(progress.firstClosed ?? .closed)
         }
     }
 }

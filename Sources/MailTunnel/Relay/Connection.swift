@@ -6,101 +6,54 @@ import MailTunnelProtocols
 import MailTunnelTLS
 
 /// One client and its backend, owned by a single event loop for its whole life (no locks needed).
-/// The phases follow the listener's mode:
-///   implicit TLS: handshaking → connecting → [dialogue] → relaying
-///   STARTTLS:     connecting → dialogue → handshaking → dialogue → relaying
-/// and any phase can end in `closing` (a last reply is flushed) and then `closed`.
+/// It owns the two sides (`ClientSide` with its TLS session, `BackendSide`), the bytes queued for each, and
+/// `state`; its extensions are the stage machine (Connection+Stages, +Dialogue, +Offload), the relay pump
+/// (+Relay, +RelayFilter), the TLS handshake, the PROXY protocol and the deadlines.
 final class Connection: DeadlineHolder {
-    enum Phase: Equatable {
-        case proxyHeader
-        case handshaking
-        case connecting
-        case dialogue
-        case relaying
-        case closing(String)
-        case closed
-    }
-
     unowned let loop: EventLoop
     let listener: ListenerRuntime
-    let clientFD: Int32
-    let client: SocketAddress
-    var backendFD: Int32 = -1
-    var backendIndex = 0
-    var backendAddress: SocketAddress?
-    var phase: Phase
-    var slot = -1
-
-    var tls: TLSSession?
-    var tlsVersion = "-"
-    var tlsCipher = "-"
-    var peer: CertificateIdentity?
-    var user: String?
-    var dialogue: (any MailDialogue)?
-    /// The SMTP auth gate runs once per connection, after TLS.
-    var gateStarted = false
-    var handoverStarted = false
-    /// A worker thread holds the dialogue (a libsasl2 call may block); nothing is read until it returns.
-    var awaitingWorker = false
-    /// Watches every relayed SMTP session (its backend may trust mailtunnel's address for XCLIENT).
-    var smtpGuard: SMTPRelayGuard?
-    var authFailures = 0
-    /// The real client and the address it connected to, from an upstream load balancer's PROXY header.
-    var origin: SocketEndpoint?
-    var originDestination: SocketEndpoint?
+    var client: ClientSide
+    var backend = BackendSide()
+    var state: ConnectionState
     /// A refusal decided at accept time (connection limits), delivered once the client can read it.
-    var refusal: String?
-    var startTLSRequested = false
-    /// After a fatal TLS error OpenSSL must not be asked to send close_notify.
-    var tlsBroken = false
-
-    // Readiness as last reported by epoll and not since contradicted by EAGAIN (edge-triggered bookkeeping).
-    var clientReadable = true
-    var clientWritable = true
-    var backendReadable = true
-    var backendWritable = true
-    // TLS may need the opposite direction to make progress (e.g. a key update during a read).
-    var tlsReadWantsWrite = false
-    var tlsWriteWantsRead = false
-
-    var clientEOF = false
-    var backendEOF = false
-    var clientWriteShut = false
-    var backendWriteShut = false
-    var firstClosed: String?
+    let admissionRefusal: EndReason?
+    var slot = -1
 
     var toClient = ByteQueue()
     var toBackend = ByteQueue()
+    /// Watches the relayed session for the profile (the SMTP relay guard); nil relays bytes untouched.
+    var relayFilter: (any RelayFilter)?
+    var user: String?
+    var authFailures = 0
     var bytesIn = 0
     var bytesOut = 0
     /// When the client was accepted: `handshake-timeout` runs from here until relaying starts.
-    let startedAt: Double
-    var phaseStartedAt: Double
+    let startedAt: ContinuousClock.Instant
     /// The last byte either way. Moves on with traffic without touching the loop's timer heap (see `deadline`).
-    var lastActivity: Double
+    var lastActivity: ContinuousClock.Instant
     /// Place in the loop's `DeadlineHeap`.
     var heapIndex = -1
 
     init(loop: EventLoop, listener: ListenerRuntime, fd: Int32, client: SocketAddress, refusal: String?) {
         self.loop = loop
         self.listener = listener
-        self.clientFD = fd
-        self.client = client
-        self.refusal = refusal
+        self.client = ClientSide(fd: fd, address: client)
+        self.admissionRefusal = refusal.map(EndReason.refused)
         let now = loop.now
         startedAt = now
-        phaseStartedAt = now
         lastActivity = now
-        phase = listener.config.acceptProxyProtocol ? .proxyHeader : listener.config.starttls ? .connecting : .handshaking
+        state = listener.config.acceptProxyProtocol ? .proxyHeader
+            : listener.config.starttls ? .connecting(since: now) : .handshaking(resuming: nil)
     }
 
     var config: ListenerConfig { listener.config }
+    var profile: any ProtocolProfile { listener.profile }
 
     /// Called on the loop thread right after the hand-off from the accept source.
     func start() {
         loop.adopt(self)
-        Sockets.setNoDelay(clientFD)
-        do { try loop.register(self, fd: clientFD) } catch { return finish(error.description) }
+        Sockets.setNoDelay(client.fd)
+        do { try loop.register(self, fd: client.fd) } catch { return finish(.notWatched(.client, error.description)) }
         if config.acceptProxyProtocol {
             continueProxyHeader()
         } else {
@@ -111,8 +64,8 @@ final class Connection: DeadlineHolder {
     /// The client is known (directly, or through the PROXY header): start its TLS or its STARTTLS dialogue.
     func proceedAfterAccept() {
         if config.starttls {
-            if let refusal {
-                refuse(refusal)
+            if let admissionRefusal {
+                refuse(admissionRefusal)
             } else {
                 connectNextBackend()
             }
@@ -122,127 +75,94 @@ final class Connection: DeadlineHolder {
     }
 
     func handle(fd: Int32, readiness: Readiness) {
-        if fd == clientFD {
-            if readiness.readable { clientReadable = true }
-            if readiness.writable { clientWritable = true }
-        } else if fd == backendFD {
-            if readiness.readable { backendReadable = true }
-            if readiness.writable { backendWritable = true }
+        if fd == client.fd {
+            if readiness.readable { client.readable = true }
+            if readiness.writable { client.writable = true }
+        } else if fd == backend.fd {
+            if readiness.readable { backend.readable = true }
+            if readiness.writable { backend.writable = true }
         }
         lastActivity = loop.now
         advance()
     }
 
     func advance() {
-        switch phase {
+        switch state {
         case .proxyHeader: continueProxyHeader()
         case .handshaking: continueHandshake()
         case .connecting: continueConnect()
         case .dialogue: pumpDialogue()
         case .relaying: pumpRelay()
-        case .closing(let reason): continueClosing(reason)
+        case .closing(let reason, _): continueClosing(reason)
         case .closed: break
         }
     }
 
-    func enter(_ next: Phase) {
-        phase = next
-        phaseStartedAt = loop.now
+    /// Every phase change goes through here: the deadline may have come earlier, so the loop files it again.
+    func enter(_ next: ConnectionState) {
+        state = next
         loop.reschedule(self)
     }
 
-    /// Everything before relaying (PROXY header, TLS handshake, STARTTLS dialogue before and after the upgrade,
-    /// backend connects, the SMTP gate until AUTH and XCLIENT are through) must be done by then.
-    var preRelayDeadline: Double { startedAt + config.handshakeTimeout }
-
-    /// When the current phase runs out of time. Only phase changes can bring it earlier (they call `enter`,
-    /// which re-files the connection); traffic only moves it later.
-    var deadline: Double {
-        switch phase {
-        case .proxyHeader, .handshaking: return preRelayDeadline
-        case .connecting: return min(phaseStartedAt + config.connectTimeout, preRelayDeadline)
-        case .dialogue: return min(preRelayDeadline, lastActivity + config.idleTimeout)
-        case .relaying: return lastActivity + config.idleTimeout
-        case .closing: return phaseStartedAt + Self.closingGrace
-        case .closed: return .infinity
-        }
-    }
-
-    /// How long a last reply may take to reach a client that does not read.
-    static let closingGrace = 10.0
-
-    /// Called by the loop when `deadline` has passed.
-    func checkDeadline(now: Double) {
-        guard now >= deadline else { return }
-        switch phase {
-        case .proxyHeader:
-            finish("PROXY header timeout")
-        case .handshaking:
-            finish("handshake timeout")
-        case .connecting, .dialogue:
-            if now >= preRelayDeadline {
-                // The client gets the protocol's refusal (in plaintext or inside TLS, as the dialogue stands).
-                refuse("handshake timeout")
-            } else if phase == .connecting {
-                backendFailed("connect timeout")
-            } else {
-                finish("idle timeout")
-            }
-        case .relaying:
-            finish("idle timeout")
-        case .closing(let reason):
-            finish(reason)
-        case .closed:
-            break
-        }
-    }
-
-    /// Sends the listener's protocol reply (if any) and closes.
-    func refuse(_ reason: String, reply: [UInt8]? = nil) {
-        if let reply = reply ?? config.protocol.refusalReply(reason.prefix(1).uppercased() + reason.dropFirst()) {
+    /// Sends the listener's protocol reply (the profile's refusal unless `reply` is given) and closes.
+    func refuse(_ reason: EndReason, reply: [UInt8]? = nil) {
+        if let reply = reply ?? profile.refusalReply(reason.refusalText) {
             toClient.append(reply)
         }
-        enter(.closing(reason))
+        beginClosing(reason)
         continueClosing(reason)
+    }
+
+    /// Flushes a last reply before `finish`. A dialogue that was running is done: its user and failures are kept.
+    func beginClosing(_ reason: EndReason) {
+        if let machine = state.dialogueMachine { collect(machine) }
+        enter(.closing(reason, since: loop.now))
     }
 
     /// The daemon is stopping and the grace period is over.
     func shutdownNow() {
-        guard phase != .closed else { return }
-        if case .closing = phase { return finish("shutdown") }
-        if let reply = config.protocol.shutdownReply, tlsReady || config.starttls, phase != .handshaking {
-            toClient.append(reply)
-            flushClient()
+        switch state {
+        case .closed: return
+        case .closing: return finish(.shutdown)
+        case .handshaking: break
+        case .proxyHeader, .connecting, .dialogue, .relaying:
+            if let reply = profile.shutdownReply, client.session != nil || config.starttls {
+                toClient.append(reply)
+                flushClient()
+            }
         }
-        finish("shutdown")
+        finish(.shutdown)
     }
 
-    var tlsReady: Bool { tls != nil && phase != .handshaking }
-
-    func finish(_ reason: String) {
-        guard phase != .closed else { return }
-        if tlsReady && !tlsBroken { tls?.sendCloseNotify() }
-        phase = .closed
-        loop.unregister(fd: clientFD)
-        discardUnreadInput(clientFD)
-        close(clientFD)
-        if backendFD >= 0 {
-            loop.unregister(fd: backendFD)
-            close(backendFD)
+    func finish(_ reason: EndReason) {
+        if state.isClosed { return }
+        client.sendCloseNotify() // only an established, unbroken session has one to send
+        let endedIn = state
+        state = .closed
+        loop.unregister(fd: client.fd)
+        discardUnreadInput(client.fd)
+        close(client.fd)
+        if backend.isOpen {
+            loop.unregister(fd: backend.fd)
+            close(backend.fd)
         }
         loop.release(self)
-        listener.leave(host: client.host, refused: refusal != nil)
-        if let machine = dialogue {
-            // (While a worker holds the dialogue, its user and failures are not known here.)
-            user = user ?? machine.authenticatedUser
-            authFailures += machine.failures
-        }
-        listener.stats.connectionEnded(bytesIn: bytesIn, bytesOut: bytesOut, reason: reason, authFailures: authFailures)
+        listener.leave(host: client.address.host, refused: admissionRefusal != nil)
+        // (While a worker holds the dialogue, its user and failures are not known here.)
+        if let machine = endedIn.dialogueMachine { collect(machine) }
+        listener.stats.connectionEnded(bytesIn: bytesIn, bytesOut: bytesOut, reason: reason.description,
+                                       authFailures: authFailures)
         logEnd(reason)
-        tls = nil
-        dialogue = nil
+        client.tls = .none
+        relayFilter = nil
         toClient.removeAll()
         toBackend.removeAll()
+    }
+
+    /// Takes the user and the failed attempts from a dialogue that is done.
+    func collect(_ machine: any MailDialogue) {
+        user = user ?? machine.authenticatedUser
+        authFailures += machine.failures
     }
 
     /// Closing a socket with unread input makes the kernel send RST, which can destroy our last reply in flight;
@@ -252,18 +172,34 @@ final class Connection: DeadlineHolder {
         while budget > 0, read(fd, loop.scratch.baseAddress, loop.scratch.count) > 0 { budget -= 1 }
     }
 
-    private func logEnd(_ reason: String) {
-        let duration = loop.now - startedAt
+    private func logEnd(_ reason: EndReason) {
+        let facts = client.facts
         var fields: [(String, String)] = [
-            ("listener", config.name), ("client", origin?.description ?? client.description), ("tls", tlsVersion), ("cipher", tlsCipher),
-            ("peer", peer?.subject ?? "-"), ("serial", peer?.serial ?? "-"), ("identity", peer?.loginName ?? "-"),
-            ("user", user ?? "-"),
-            ("backend", backendAddress?.description ?? "-"), ("in", String(bytesIn)), ("out", String(bytesOut)),
-            ("duration", formatSeconds(duration)), ("reason", reason),
+            ("listener", config.name), ("client", client.origin?.description ?? client.address.description),
+            ("tls", facts.version), ("cipher", facts.cipher),
+            ("peer", facts.peer?.subject ?? "-"), ("serial", facts.peer?.serial ?? "-"),
+            ("identity", facts.peer?.loginName ?? "-"), ("user", user ?? "-"),
+            ("backend", backend.address?.description ?? "-"), ("in", String(bytesIn)), ("out", String(bytesOut)),
+            ("duration", formatSeconds(loop.now - startedAt)), ("reason", reason.description),
         ]
-        if origin != nil { fields.append(("via", client.description)) }
+        if client.origin != nil { fields.append(("via", client.address.description)) }
         if authFailures > 0 { fields.append(("auth_failures", String(authFailures))) }
         listener.logger.info("\(LogLine.format("connection ended", fields))")
+    }
+}
+
+extension ConnectionState {
+    /// The dialogue held in this state, if the loop holds it (not while a worker does).
+    var dialogueMachine: (any MailDialogue)? {
+        switch self {
+        case .dialogue(let dialogue), .handshaking(resuming: .some(let dialogue)):
+            switch dialogue.machine {
+            case .running(let machine), .upgrading(let machine): return machine
+            case .lent: return nil
+            }
+        case .proxyHeader, .handshaking(resuming: .none), .connecting, .relaying, .closing, .closed:
+            return nil
+        }
     }
 }
 
@@ -271,4 +207,9 @@ func formatSeconds(_ value: Double) -> String {
     let millis = Int((value * 1000).rounded())
     let fraction = String(millis % 1000)
     return "\(millis / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)s"
+}
+
+func formatSeconds(_ duration: Duration) -> String {
+    let (seconds, attoseconds) = duration.components
+    return formatSeconds(Double(seconds) + Double(attoseconds) / 1e18)
 }

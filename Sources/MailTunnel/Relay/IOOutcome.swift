@@ -3,5 +3,5 @@ enum IOOutcome: Equatable {
     case bytes(Int)
     case wouldBlock
     case eof
-    case failed(String)
+    case failed(EndReason)
 }

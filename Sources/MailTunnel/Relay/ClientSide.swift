@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailTunnelProtocols
+import MailTunnelTLS
+
+/// Where the client's TLS stands; it decides whether client bytes go through OpenSSL.
+enum ClientTLS {
+    /// No TLS yet (STARTTLS before the upgrade, a PROXY header), or the session was freed at close.
+    case none
+    case handshaking(TLSSession)
+    case established(TLSSession)
+    /// After a fatal TLS error OpenSSL must not be asked to send close_notify.
+    case failed
+}
+
+/// What the TLS handshake told about the client, for logs, the gate and the backend's PROXY header.
+struct TLSFacts {
+    var version = "-"
+    var cipher = "-"
+    var peer: CertificateIdentity?
+}
+
+/// The accepted socket and everything known about it: its TLS session, its readiness, who it really is.
+struct ClientSide {
+    let fd: Int32
+    let address: SocketAddress
+    var tls = ClientTLS.none
+    var facts = TLSFacts()
+    /// The real client and the address it connected to, from an upstream load balancer's PROXY header.
+    var origin: SocketEndpoint?
+    var originDestination: SocketEndpoint?
+
+    // Readiness as last reported by epoll and not since contradicted by EAGAIN (edge-triggered bookkeeping).
+    var readable = true
+    var writable = true
+    // TLS may need the opposite direction to make progress (e.g. a key update during a read).
+    private var readWantsWrite = false
+    private(set) var writeWantsRead = false
+
+    init(fd: Int32, address: SocketAddress) {
+        self.fd = fd
+        self.address = address
+    }
+
+    var canRead: Bool { readWantsWrite ? writable : readable }
+    var canWrite: Bool { writeWantsRead ? readable : writable }
+
+    var session: TLSSession? {
+        if case .established(let session) = tls { return session }
+        return nil
+    }
+
+    /// The client's address as XCLIENT, SASL and PROXY headers should see it.
+    var endpoint: SocketEndpoint? { origin ?? SocketEndpoint(address) }
+    var host: String { origin?.address.description ?? address.host }
+
+    mutating func handshakeCompleted(_ session: TLSSession) {
+        tls = .established(session)
+        writeWantsRead = false
+        facts = TLSFacts(version: session.version, cipher: session.cipher, peer: session.peerIdentity)
+    }
+
+    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOOutcome {
+        guard let session else { return SocketIO.read(fd, into: buffer, readable: &readable, side: .client) }
+        let result = session.read(into: buffer)
+        readWantsWrite = false
+        switch result {
+        case .bytes(let n): return .bytes(n)
+        case .wantRead: readable = false; return .wouldBlock
+        case .wantWrite: readWantsWrite = true; writable = false; return .wouldBlock
+        case .closed, .eof: return .eof
+        case .failed(let error):
+            tls = .failed
+            return .failed(.clientTLSError(error.reasons))
+        }
+    }
+
+    mutating func write(_ buffer: UnsafeRawBufferPointer) -> IOOutcome {
+        guard let session else { return SocketIO.write(fd, buffer, writable: &writable, side: .client) }
+        let result = session.write(buffer)
+        writeWantsRead = false
+        switch result {
+        case .bytes(let n): return .bytes(n)
+        case .wantWrite: writable = false; return .wouldBlock
+        case .wantRead: writeWantsRead = true; readable = false; return .wouldBlock
+        case .closed, .eof: return .failed(.closedBy(.client))
+        case .failed(let error):
+            tls = .failed
+            return .failed(.clientTLSError(error.reasons))
+        }
+    }
+
+    /// Sends close_notify if the session is intact (once; TLSSession remembers).
+    func sendCloseNotify() { session?.sendCloseNotify() }
+}
+
+extension SocketEndpoint {
+    init?(_ address: SocketAddress?) {
+        guard let address, let ip = IPAddress(address.host) else { return nil }
+        self.init(address: ip, port: UInt16(truncatingIfNeeded: address.port))
+    }
+}
