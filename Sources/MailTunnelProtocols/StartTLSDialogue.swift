@@ -1,11 +1,7 @@
 /// The STARTTLS pre-TLS dialogue for a listener's protocol; nil for `.none`, which has no STARTTLS.
+/// (The protocol's profile decides; this spelling is kept for tests that name the protocol.)
 public func makeStartTLSDialogue(for mailProtocol: MailProtocol) -> (any MailDialogue)? {
-    switch mailProtocol {
-    case .imap: return IMAPStartTLSDialogue()
-    case .pop3: return POP3StartTLSDialogue()
-    case .smtp: return SMTPStartTLSDialogue()
-    case .none: return nil
-    }
+    mailProtocol.profile.makeStartTLSDialogue()
 }
 
 /// A STARTTLS dialogue (RFC 2595, RFC 3207): mailtunnel speaks the plaintext part of the session itself until the
