@@ -19,7 +19,7 @@ extension Connection {
                 enter(.connecting)
                 return
             case .failed(let error):
-                listener.logger.debug("\(LogLine.format("backend failed", [("backend", address.description), ("error", error.message)]))")
+                listener.logger.debug("backend failed", metadata: ["backend": "\(address)", "error": "\(error.message)"])
                 backendIndex += 1
             }
         }
@@ -46,7 +46,7 @@ extension Connection {
     /// The current backend did not answer: drop it and try the next.
     func backendFailed(_ why: String) {
         if let address = backendAddress {
-            listener.logger.debug("\(LogLine.format("backend failed", [("backend", address.description), ("error", why)]))")
+            listener.logger.debug("backend failed", metadata: ["backend": "\(address)", "error": "\(why)"])
         }
         loop.unregister(fd: backendFD)
         close(backendFD)

@@ -34,7 +34,7 @@ extension Connection {
                     service: config.saslService, local: Self.endpoint(Sockets.localAddress(clientFD)),
                     remote: clientEndpoint, tls: facts)
             } catch {
-                listener.logger.error("\(LogLine.format("SASL unavailable", [("listener", config.name), ("error", "\(error)")]))")
+                listener.logger.error("SASL unavailable", metadata: ["listener": "\(config.name)", "error": "\(error)"])
                 refuse("SASL unavailable", reply: Array("454 4.7.0 Temporary authentication failure\r\n".utf8))
                 return false
             }

@@ -254,21 +254,16 @@ final class Connection: DeadlineHolder {
 
     private func logEnd(_ reason: String) {
         let duration = loop.now - startedAt
-        var fields: [(String, String)] = [
-            ("listener", config.name), ("client", origin?.description ?? client.description), ("tls", tlsVersion), ("cipher", tlsCipher),
-            ("peer", peer?.subject ?? "-"), ("serial", peer?.serial ?? "-"), ("identity", peer?.loginName ?? "-"),
-            ("user", user ?? "-"),
-            ("backend", backendAddress?.description ?? "-"), ("in", String(bytesIn)), ("out", String(bytesOut)),
-            ("duration", formatSeconds(duration)), ("reason", reason),
+        var fields: Logger.Metadata = [
+            "listener": "\(config.name)", "client": "\(origin?.description ?? client.description)",
+            "tls": "\(tlsVersion)", "cipher": "\(tlsCipher)",
+            "peer": "\(peer?.subject ?? "-")", "serial": "\(peer?.serial ?? "-")", "identity": "\(peer?.loginName ?? "-")",
+            "user": "\(user ?? "-")",
+            "backend": "\(backendAddress?.description ?? "-")", "in": "\(bytesIn)", "out": "\(bytesOut)",
+            "duration": "\(formatSeconds(duration))", "reason": "\(reason)",
         ]
-        if origin != nil { fields.append(("via", client.description)) }
-        if authFailures > 0 { fields.append(("auth_failures", String(authFailures))) }
-        listener.logger.info("\(LogLine.format("connection ended", fields))")
+        if origin != nil { fields["via"] = "\(client.description)" }
+        if authFailures > 0 { fields["auth_failures"] = "\(authFailures)" }
+        listener.logger.info("connection ended", metadata: fields)
     }
-}
-
-func formatSeconds(_ value: Double) -> String {
-    let millis = Int((value * 1000).rounded())
-    let fraction = String(millis % 1000)
-    return "\(millis / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)s"
 }
