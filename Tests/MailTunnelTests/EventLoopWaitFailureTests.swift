@@ -15,7 +15,7 @@ private struct RecordingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        recorder.lines.withLock { $0.append("\(event.level) \(event.message)") }
+        recorder.lines.withLock { $0.append("\(event.level) " + LogLine.render(event, handlerMetadata: metadata)) }
     }
 }
 

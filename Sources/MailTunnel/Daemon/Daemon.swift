@@ -38,7 +38,8 @@ public final class Daemon: @unchecked Sendable {
         // Two per admitted client, the polite refusals in flight, and room for listeners, loops and logs.
         let needed = config.listeners.reduce(64) { $0 + 2 * $1.maxConnections + Admission.refusalsInFlight }
         if rlim_t(needed) > descriptors {
-            logger.warning("\(LogLine.format("open-file limit is below what max-connections needs", [("limit", String(descriptors)), ("needed", String(needed))]))")
+            logger.warning("open-file limit is below what max-connections needs",
+                           metadata: ["limit": "\(descriptors)", "needed": "\(needed)"])
         }
         self.reloadArguments = reloadArguments
         daemonSettings = config.daemon
@@ -62,12 +63,12 @@ public final class Daemon: @unchecked Sendable {
         }
         if let address = config.daemon.metrics {
             metricsServer = try MetricsServer(address: address, control: control) { [self] in metricsText() }
-            logger.info("\(LogLine.format("metrics", [("address", address.description)]))")
+            logger.info("metrics", metadata: ["address": "\(address)"])
         }
         if let pidFile = config.daemon.pidFile { try PidFile.write(pidFile) }
         try Privileges.drop(user: config.daemon.user, group: config.daemon.group)
         if config.daemon.user != nil || config.daemon.group != nil {
-            logger.info("\(LogLine.format("privileges dropped", [("uid", String(getuid())), ("gid", String(getgid()))]))")
+            logger.info("privileges dropped", metadata: ["uid": "\(getuid())", "gid": "\(getgid())"])
         }
         // libdispatch creates its timer descriptor on first use; create it now, because the first use may
         // otherwise come when accept() has just failed with EMFILE, and the paused listener would never resume.
@@ -89,7 +90,11 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func logListening(_ config: ListenerConfig, inherited: Bool) {
-        logger.info("\(LogLine.format("listening", [("listener", config.name), ("accept", config.accept.description), ("connect", config.connect.map(\.description).joined(separator: ",")), ("protocol", config.protocol.rawValue), ("mode", config.starttls ? "starttls" : "implicit-tls"), ("socket", inherited ? "inherited" : "bound")]))")
+        logger.info("listening", metadata: [
+            "listener": "\(config.name)", "accept": "\(config.accept)",
+            "connect": "\(config.connect.map(\.description).joined(separator: ","))", "protocol": "\(config.protocol.rawValue)",
+            "mode": "\(config.starttls ? "starttls" : "implicit-tls")", "socket": "\(inherited ? "inherited" : "bound")",
+        ])
     }
 
     private func makeRuntime(_ config: ListenerConfig, stateDir: String?) throws -> ListenerRuntime {
@@ -129,7 +134,7 @@ public final class Daemon: @unchecked Sendable {
             plan = try makeReloadPlan()
         } catch {
             let text = (error as? ConfigErrors).map { $0.errors.map(\.description).joined(separator: "; ") } ?? "\(error)"
-            logger.error("\(LogLine.format("reload failed, keeping the running configuration", [("error", text)]))")
+            logger.error("reload failed, keeping the running configuration", metadata: ["error": "\(text)"])
             return
         }
         for (listener, runtime) in plan.kept { listener.runtime = runtime }
@@ -137,7 +142,9 @@ public final class Daemon: @unchecked Sendable {
         for listener in plan.added { listener.start() }
         listeners = plan.kept.map(\.0) + plan.added
         for listener in plan.added { logListening(listener.runtime.config, inherited: false) }
-        logger.info("\(LogLine.format("reloaded", [("listeners", String(listeners.count)), ("added", String(plan.added.count)), ("removed", String(plan.removed.count))]))")
+        logger.info("reloaded", metadata: [
+            "listeners": "\(listeners.count)", "added": "\(plan.added.count)", "removed": "\(plan.removed.count)",
+        ])
     }
 
     private struct ReloadPlan {
@@ -179,7 +186,7 @@ public final class Daemon: @unchecked Sendable {
         SystemdNotifier.notify("STOPPING=1")
         for listener in listeners { listener.stop() }
         let grace = listeners.map(\.runtime.config.shutdownGrace).max() ?? 30
-        logger.info("\(LogLine.format("stopping", [("connections", String(liveConnections)), ("grace", formatSeconds(grace))]))")
+        logger.info("stopping", metadata: ["connections": "\(liveConnections)", "grace": "\(formatSeconds(grace))"])
         waitForSessions(until: EventLoop.monotonicNow() + grace)
     }
 

@@ -47,11 +47,15 @@ enum TLSSetup {
         var reported: Set<String> = []
         for (path, contents) in [(settings.certificateChainFile, chain), (settings.privateKeyFile, key)] {
             guard let why = contents.keptCopyBecause, reported.insert(path).inserted else { continue }
-            logger.warning("\(LogLine.format("cannot re-read a file after dropping privileges; using the copy read at start", [("listener", config.name), ("path", path), ("error", why)]))")
+            logger.warning("cannot re-read a file after dropping privileges; using the copy read at start",
+                           metadata: ["listener": "\(config.name)", "path": "\(path)", "error": "\(why)"])
         }
         let context = try TLSContext(settings: settings)
         let selfSigned = config.cert == nil
-        logger.info("\(LogLine.format(selfSigned ? "self-signed certificate" : "certificate", [("listener", config.name), ("path", context.settings.certificateChainFile), ("subject", context.subject), ("fingerprint", context.fingerprint)]))")
+        logger.info(selfSigned ? "self-signed certificate" : "certificate", metadata: [
+            "listener": "\(config.name)", "path": "\(context.settings.certificateChainFile)",
+            "subject": "\(context.subject)", "fingerprint": "\(context.fingerprint)",
+        ])
         return context
     }
 

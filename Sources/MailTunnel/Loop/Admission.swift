@@ -56,7 +56,7 @@ final class Admission: Sendable {
     private let state = Mutex(State())
     private let clock: @Sendable () -> Double
 
-    init(clock: @escaping @Sendable () -> Double = EventLoop.monotonicNow) {
+    init(clock: @escaping @Sendable () -> Double = monotonicNow) {
         self.clock = clock
     }
 
@@ -171,6 +171,9 @@ struct ClientAttemptPolicy: AuthAttemptPolicy {
 
     func attemptEnded(failed: Bool) {
         guard admission.attemptEnded(key, failed: failed) else { return }
-        logger.warning("\(LogLine.format("authentication refused for a while", [("listener", listenerName), ("client", key), ("failures", String(Admission.authFailureLimit)), ("duration", formatSeconds(Admission.authFailureWindow))]))")
+        logger.warning("authentication refused for a while", metadata: [
+            "listener": "\(listenerName)", "client": "\(key)", "failures": "\(Admission.authFailureLimit)",
+            "duration": "\(formatSeconds(Admission.authFailureWindow))",
+        ])
     }
 }

@@ -50,7 +50,7 @@ extension Connection {
     }
 
     private func logBackendFailure(_ address: SocketAddress, _ why: String) {
-        listener.logger.debug("\(LogLine.format("backend failed", [("backend", address.description), ("error", why)]))")
+        listener.logger.debug("backend failed", metadata: ["backend": "\(address)", "error": "\(why)"])
     }
 
     private func backendUnavailable() {

@@ -21,7 +21,7 @@ extension Connection {
             opening = try profile.openStage(stage, settings: settings, afterDialogue: previous != nil, facts: sessionFacts)
         } catch {
             if let detail = error.detail {
-                listener.logger.error("\(LogLine.format(error.reason, [("listener", config.name), ("error", detail)]))")
+                listener.logger.error("\(error.reason)", metadata: ["listener": "\(config.name)", "error": "\(detail)"])
             }
             refuse(.stageUnavailable(error.reason), reply: error.reply)
             return false

@@ -174,17 +174,17 @@ final class Connection: DeadlineHolder {
 
     private func logEnd(_ reason: EndReason) {
         let facts = client.facts
-        var fields: [(String, String)] = [
-            ("listener", config.name), ("client", client.origin?.description ?? client.address.description),
-            ("tls", facts.version), ("cipher", facts.cipher),
-            ("peer", facts.peer?.subject ?? "-"), ("serial", facts.peer?.serial ?? "-"),
-            ("identity", facts.peer?.loginName ?? "-"), ("user", user ?? "-"),
-            ("backend", backend.address?.description ?? "-"), ("in", String(bytesIn)), ("out", String(bytesOut)),
-            ("duration", formatSeconds(loop.now - startedAt)), ("reason", reason.description),
+        var fields: Logger.Metadata = [
+            "listener": "\(config.name)", "client": "\(client.origin?.description ?? client.address.description)",
+            "tls": "\(facts.version)", "cipher": "\(facts.cipher)",
+            "peer": "\(facts.peer?.subject ?? "-")", "serial": "\(facts.peer?.serial ?? "-")",
+            "identity": "\(facts.peer?.loginName ?? "-")", "user": "\(user ?? "-")",
+            "backend": "\(backend.address?.description ?? "-")", "in": "\(bytesIn)", "out": "\(bytesOut)",
+            "duration": "\(formatSeconds(loop.now - startedAt))", "reason": "\(reason.description)",
         ]
-        if client.origin != nil { fields.append(("via", client.address.description)) }
-        if authFailures > 0 { fields.append(("auth_failures", String(authFailures))) }
-        listener.logger.info("\(LogLine.format("connection ended", fields))")
+        if client.origin != nil { fields["via"] = "\(client.address.description)" }
+        if authFailures > 0 { fields["auth_failures"] = "\(authFailures)" }
+        listener.logger.info("connection ended", metadata: fields)
     }
 }
 
@@ -201,15 +201,4 @@ extension ConnectionState {
             return nil
         }
     }
-}
-
-func formatSeconds(_ value: Double) -> String {
-    let millis = Int((value * 1000).rounded())
-    let fraction = String(millis % 1000)
-    return "\(millis / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)s"
-}
-
-func formatSeconds(_ duration: Duration) -> String {
-    let (seconds, attoseconds) = duration.components
-    return formatSeconds(Double(seconds) + Double(attoseconds) / 1e18)
 }

@@ -128,9 +128,7 @@ private struct RecordingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var line = "\(event.message)"
-        // Structured fields (once the logging moves to metadata) are rendered after the message.
-        for (key, value) in (event.metadata ?? [:]).sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
-        recorder.append(line)
+        // Rendered as the daemon's handlers render it, so tests read the fields a user would.
+        recorder.append(LogLine.render(event, handlerMetadata: metadata))
     }
 }

@@ -1,10 +1,25 @@
+import Logging
+
 /// `message key=value key="value with spaces"`: one event per line, easy to grep and for fail2ban to parse.
 ///
 /// Values often carry client bytes (certificate names, user names, reasons quoting a client), so nothing in a
 /// value may end the line or fake a field: control characters are escaped (`\r`, `\n`, `\t`, `\x00`, `\x7f`,
 /// C1 as `\x85`, line/paragraph separators as `\u2028`), and a value holding a space, `=`, a quote, a
 /// backslash or an escape is written in double quotes with `"` and `\` escaped.
+///
+/// Call sites log a fixed message with swift-log metadata (`logger.info("connection ended", metadata: [...])`);
+/// the handlers render it here once, with the fields in `LogFieldOrder`'s order.
 enum LogLine {
+    /// The whole line after the timestamp and level: the handler's own metadata merged with the event's
+    /// (the event's value wins).
+    static func render(_ event: LogEvent, handlerMetadata: Logger.Metadata) -> String {
+        render(event.message.description, metadata: handlerMetadata.merging(event.metadata ?? [:]) { $1 })
+    }
+
+    static func render(_ message: String, metadata: Logger.Metadata) -> String {
+        format(message, LogFieldOrder.sorted(metadata).map { ($0.key, "\($0.value)") })
+    }
+
     static func format(_ message: String, _ fields: [(String, String)]) -> String {
         var line = escapeControls(message)
         for (key, value) in fields {

@@ -21,12 +21,7 @@ public struct LineLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        // The message is escaped too: a message not built by LogLine.format must not split the line either.
-        var line = Self.timestamp() + " " + event.level.rawValue + " " + LogLine.escapeControls(event.message.description)
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        for key in merged.keys.sorted() {
-            line += " \(key)=\(LogLine.quote("\(merged[key]!)"))"
-        }
+        var line = Self.timestamp() + " " + event.level.rawValue + " " + LogLine.render(event, handlerMetadata: metadata)
         line += "\n"
         var bytes = Array(line.utf8)
         _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }

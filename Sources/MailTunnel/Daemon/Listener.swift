@@ -89,7 +89,9 @@ final class Listener: @unchecked Sendable {
                     // Out of descriptors: pause this source briefly instead of spinning on a socket that stays readable.
                     if !starved[index] {
                         starved[index] = true
-                        runtime.logger.warning("\(LogLine.format("accept paused", [("listener", runtime.config.name), ("error", String(cString: strerror(errno)))]))")
+                        runtime.logger.warning("accept paused", metadata: [
+                            "listener": "\(runtime.config.name)", "error": "\(String(cString: strerror(errno)))",
+                        ])
                     }
                     sources[index].suspend()
                     // Clients already queued in the backlog raise no new event after the resume, so accept
@@ -105,7 +107,7 @@ final class Listener: @unchecked Sendable {
             }
             if starved[index] {
                 starved[index] = false
-                runtime.logger.warning("\(LogLine.format("accept resumed", [("listener", runtime.config.name)]))")
+                runtime.logger.warning("accept resumed", metadata: ["listener": "\(runtime.config.name)"])
             }
             let runtime = self.runtime
             let refusal: String?
@@ -129,7 +131,10 @@ final class Listener: @unchecked Sendable {
         let now = ContinuousClock.now
         if let lastDropLog, now - lastDropLog < .seconds(1) { unloggedDrops += 1; return }
         lastDropLog = now
-        runtime.logger.warning("\(LogLine.format("connection dropped", [("listener", runtime.config.name), ("client", address.description), ("reason", reason), ("unlogged_since_last", String(unloggedDrops))]))")
+        runtime.logger.warning("connection dropped", metadata: [
+            "listener": "\(runtime.config.name)", "client": "\(address)", "reason": "\(reason)",
+            "unlogged_since_last": "\(unloggedDrops)",
+        ])
         unloggedDrops = 0
     }
 }

@@ -9,7 +9,9 @@ import Synchronization
 /// A connection lives on one loop for its whole life, so nothing on the hot path takes a lock.
 /// Sockets are registered once, edge-triggered, for both directions; readiness is tracked by the connection
 /// and every operation drains to EAGAIN, so no wake-up is ever lost and no epoll_ctl churns per event.
-final class EventLoop: @unchecked Sendable {
+/// The loop knows what it runs only as `Client` (the engine's is `Connection`: `EventLoop` in Relay/), so this
+/// folder never depends on the relay code above it.
+final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
     // Only `inbox` and `liveConnections` are touched from other threads; everything else belongs to the loop thread.
     let index: Int
     private let epoll: Epoll
@@ -18,20 +20,20 @@ final class EventLoop: @unchecked Sendable {
     private let inbox = Mutex<[@Sendable () -> Void]>([])
     let liveConnections = Atomic<Int>(0)
 
-    private var handlers: [Connection?] = []
-    private var connections: [Connection] = []
-    private var deferred: [Connection] = []
+    private var handlers: [Client?] = []
+    private var connections: [Client] = []
+    private var deferred: [Client] = []
     /// Every live connection, keyed by when its current phase may run out of time.
-    private var deadlines = DeadlineHeap<Connection>()
+    private var deadlines = DeadlineHeap<Client>()
     /// The loop's clock, read once per wake-up: every deadline and connection timing is an instant of it.
     private(set) var now = ContinuousClock.now
     /// Shared read buffer: data is read here and written straight on; only an unwritten remainder is copied into
     /// the connection, so idle connections own no buffers at all.
     let scratch: UnsafeMutableRawBufferPointer
 
-    static let scratchSize = 16 * 1024
+    static var scratchSize: Int { 16 * 1024 }
     /// The longest pause after a failing `epoll_wait` (the pause doubles from 10 ms while it keeps failing).
-    static let maxWaitBackoffMilliseconds: UInt32 = 1000
+    static var maxWaitBackoffMilliseconds: UInt32 { 1000 }
 
     /// `readyCapacity`: how many ready descriptors one wait reports at most (tests pass 0 to make every wait fail).
     init(index: Int, logger: Logger, readyCapacity: Int = 256) throws(NetError) {
@@ -43,12 +45,7 @@ final class EventLoop: @unchecked Sendable {
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
     }
 
-    /// Seconds on the monotonic clock, for the control plane's own bookkeeping (admission windows, the stop grace).
-    static func monotonicNow() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func monotonicNow() -> Double { MailTunnel.monotonicNow() }
 
     /// Runs `work` on the loop thread; callable from any thread.
     func execute(_ work: @escaping @Sendable () -> Void) {
@@ -69,7 +66,7 @@ final class EventLoop: @unchecked Sendable {
     // MARK: loop-thread API
 
     /// Watches `fd` for `connection`. On failure nothing is registered and the caller closes the connection.
-    func register(_ connection: Connection, fd: Int32) throws(NetError) {
+    func register(_ connection: Client, fd: Int32) throws(NetError) {
         try epoll.add(fd, .inputOutputEdgeTriggered)
         if Int(fd) >= handlers.count { handlers.append(contentsOf: repeatElement(nil, count: Int(fd) + 1024 - handlers.count)) }
         handlers[Int(fd)] = connection
@@ -85,18 +82,18 @@ final class EventLoop: @unchecked Sendable {
         } catch {
             // The descriptor is closed next, which drops it from the set anyway; a failure here means the
             // bookkeeping and the kernel disagree, worth a line in the log.
-            logger.warning("\(LogLine.format("event loop could not forget a descriptor", [("loop", String(index)), ("error", error.description)]))")
+            logger.warning("event loop could not forget a descriptor", metadata: ["loop": "\(index)", "error": "\(error)"])
         }
     }
 
-    func adopt(_ connection: Connection) {
+    func adopt(_ connection: Client) {
         connection.slot = connections.count
         connections.append(connection)
         liveConnections.add(1, ordering: .relaxed)
         reschedule(connection)
     }
 
-    func release(_ connection: Connection) {
+    func release(_ connection: Client) {
         let slot = connection.slot
         guard slot >= 0, slot < connections.count, connections[slot] === connection else { return }
         let last = connections.removeLast()
@@ -110,16 +107,16 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// The connection's deadline may have come earlier (a new phase): file it at its current one.
-    func reschedule(_ connection: Connection) {
+    func reschedule(_ connection: Client) {
         guard connection.slot >= 0, let deadline = connection.deadline else { return }
         deadlines.schedule(connection, at: deadline)
     }
 
     /// Continue a connection's work after this batch of events (fairness between busy connections).
-    func deferWork(_ connection: Connection) { deferred.append(connection) }
+    func deferWork(_ connection: Client) { deferred.append(connection) }
 
     /// Every live connection, for shutdown.
-    var allConnections: [Connection] { connections }
+    var allConnections: [Client] { connections }
 
     private func run() {
         now = .now
@@ -134,7 +131,9 @@ final class EventLoop: @unchecked Sendable {
                 // Not expected to happen at all; the loop stays alive (its connections keep their deadlines)
                 // rather than take the whole daemon down, and pauses so a persistent failure cannot spin.
                 backoffMilliseconds = min(max(10, backoffMilliseconds * 2), Self.maxWaitBackoffMilliseconds)
-                logger.error("\(LogLine.format("event loop wait failed", [("loop", String(index)), ("error", error.description), ("retry_in_ms", String(backoffMilliseconds))]))")
+                logger.error("event loop wait failed", metadata: [
+                    "loop": "\(index)", "error": "\(error)", "retry_in_ms": "\(backoffMilliseconds)",
+                ])
                 usleep(backoffMilliseconds * 1000)
                 now = .now
                 drainInbox()
@@ -193,4 +192,11 @@ final class EventLoop: @unchecked Sendable {
         }
         for item in work { item() }
     }
+}
+
+/// Seconds on the monotonic clock (the loops' and the admission state's time base).
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
