@@ -70,9 +70,6 @@ public final class Daemon: @unchecked Sendable {
         if config.daemon.user != nil || config.daemon.group != nil {
             logger.info("privileges dropped", metadata: ["uid": "\(getuid())", "gid": "\(getgid())"])
         }
-        // libdispatch creates its timer descriptor on first use; create it now, because the first use may
-        // otherwise come when accept() has just failed with EMFILE, and the paused listener would never resume.
-        control.asyncAfter(deadline: .now() + .milliseconds(1)) {}
         control.sync {
             for listener in listeners { listener.start() }
             metricsServer?.start()

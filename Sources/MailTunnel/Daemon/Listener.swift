@@ -96,9 +96,13 @@ final class Listener: @unchecked Sendable {
                     sources[index].suspend()
                     // Clients already queued in the backlog raise no new event after the resume, so accept
                     // them right away instead of waiting for one.
-                    queue.asyncAfter(deadline: .now() + .milliseconds(250)) { [self] in
-                        sources[index].resume()
-                        acceptPending(index)
+                    // The delay is kept by an event loop, not a Dispatch timer: libdispatch may need a new
+                    // descriptor for its first timer, and there is none now, so the pause would never end.
+                    loops[0].execute(after: .milliseconds(250)) { [self] in
+                        queue.async { [self] in
+                            sources[index].resume()
+                            acceptPending(index)
+                        }
                     }
                     return
                 default:

@@ -27,6 +27,9 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
     private var deadlines = DeadlineHeap<Client>()
     /// The loop's clock, read once per wake-up: every deadline and connection timing is an instant of it.
     private(set) var now = ContinuousClock.now
+    /// Work to run at a later instant (rare: the listeners' pause after EMFILE), kept on the loop because the
+    /// loop's own wake-up needs no new descriptor, unlike a Dispatch timer created while descriptors ran out.
+    private var timedWork: [(at: ContinuousClock.Instant, work: @Sendable () -> Void)] = []
     /// Shared read buffer: data is read here and written straight on; only an unwritten remainder is copied into
     /// the connection, so idle connections own no buffers at all.
     let scratch: UnsafeMutableRawBufferPointer
@@ -46,6 +49,11 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
     }
 
     static func monotonicNow() -> Double { MailTunnel.monotonicNow() }
+
+    /// Runs `work` on the loop thread once `delay` has passed; callable from any thread.
+    func execute(after delay: Duration, _ work: @escaping @Sendable () -> Void) {
+        execute { [self] in timedWork.append((now + delay, work)) }
+    }
 
     /// Runs `work` on the loop thread; callable from any thread.
     func execute(_ work: @escaping @Sendable () -> Void) {
@@ -154,13 +162,22 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
                 for connection in batch { connection.advance() } // the relay yielded after its budget
             }
             fireDueDeadlines()
+            runDueTimedWork()
         }
+    }
+
+    private func runDueTimedWork() {
+        guard timedWork.contains(where: { $0.at <= now }) else { return }
+        let due = timedWork.filter { $0.at <= now }
+        timedWork.removeAll { $0.at <= now }
+        for item in due { item.work() }
     }
 
     /// epoll_wait's timeout: until the earliest deadline, rounded up so that the wake-up is never early;
     /// -1 (sleep until an event) when no connection is waiting on a deadline.
     private func millisecondsToNextDeadline() -> Int32 {
-        guard let next = deadlines.first?.deadline else { return -1 }
+        let nextTimed = timedWork.map(\.at).min()
+        guard let next = [deadlines.first?.deadline, nextTimed].compactMap({ $0 }).min() else { return -1 }
         let (seconds, attoseconds) = (next - now).components
         let millis = Double(seconds) * 1000 + (Double(attoseconds) / 1e15).rounded(.up)
         return Int32(min(max(0, millis), Double(Int32.max)))
