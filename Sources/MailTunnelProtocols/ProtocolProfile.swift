@@ -24,6 +24,10 @@ public protocol ProtocolProfile: Sendable {
     /// Starts one of those stages. `afterDialogue`: an earlier dialogue already showed the client a greeting.
     func openStage(_ stage: SessionStage, settings: SessionSettings, afterDialogue: Bool, facts: SessionFacts)
         throws(StageFailure) -> StageOpening
+    /// `auth = sasl|certificate` can gate this protocol's sessions (the configuration refuses it elsewhere).
+    var supportsAuthGate: Bool { get }
+    /// `xclient = yes` can tell this protocol's backend who the client is.
+    var supportsXCLIENT: Bool { get }
     /// The filter for a relay that starts without a dialogue handing one over; nil relays bytes untouched.
     /// `fromGreeting`: the relay starts with the backend's greeting (no dialogue ran before it).
     func makeRelayFilter(fromGreeting: Bool) -> (any RelayFilter)?
@@ -99,6 +103,9 @@ public struct StageFailure: Error {
 }
 
 extension ProtocolProfile {
+    public var supportsAuthGate: Bool { false }
+    public var supportsXCLIENT: Bool { false }
+
     /// The stage after `previous` (nil: the backend just answered), or nil when the session is ready to relay.
     public func nextStage(after previous: SessionStage?, _ settings: SessionSettings) -> SessionStage? {
         let plan = (settings.starttls ? [SessionStage.startTLS] : []) + stagesAfterTLS(settings)

@@ -4,6 +4,8 @@
 public struct SMTPProfile: ProtocolProfile {
     public init() {}
     public var inferredPorts: [Int] { [465, 587, 25] }
+    public var supportsAuthGate: Bool { true }
+    public var supportsXCLIENT: Bool { true }
     public var unavailableReply: [UInt8]? { Array("421 4.3.0 Mail service temporarily unavailable, try again later\r\n".utf8) }
     public func refusalReply(_ text: String) -> [UInt8]? { Array("421 4.7.0 \(text)\r\n".utf8) }
     public var shutdownReply: [UInt8]? { Array("421 4.3.2 Server shutting down\r\n".utf8) }

@@ -5,6 +5,7 @@ taking turns. The fake saslauthd speaks saslauthd's real socket protocol (so lib
 what runs) and answers the user `slow` only after SLOW seconds, everyone else at once. Client A (127.0.0.2)
 authenticates as `slow`; client B (127.0.0.3) as `alice`."""
 import base64
+import random
 import socket
 import threading
 import time
@@ -207,12 +208,14 @@ def test_slow_dns_does_not_stall_gate_sessions(smtp_sink, workdir, mailtunnel_bi
     loop for the resolver's timeout at every gate connection; the name is now computed once, at start.
     The daemon runs in its own mount and UTS namespaces: host name `mtnodot`, an /etc/hosts without it, and an
     /etc/resolv.conf naming a server that never answers (all on loopback)."""
-    dns = BlackholeDNS("127.0.0.9")
+    # A loopback address of this run's own, so that two suites on one machine never want the same port 53.
+    resolver = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+    dns = BlackholeDNS(resolver)
     daemon = slow_saslauthd()
     mt = None
     try:
         (workdir / "hosts").write_text("127.0.0.1 localhost\n")
-        (workdir / "resolv.conf").write_text("nameserver 127.0.0.9\noptions timeout:3 attempts:1\n")
+        (workdir / "resolv.conf").write_text(f"nameserver {resolver}\noptions timeout:3 attempts:1\n")
         wrapper = workdir / "in-namespace"
         wrapper.write_text(
             "#!/bin/sh\n"

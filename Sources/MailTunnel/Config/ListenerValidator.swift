@@ -30,10 +30,10 @@ enum ListenerValidator {
             fail("starttls", "starttls = yes needs protocol imap, pop3 or smtp (protocol is none"
                  + (built.locations["protocol"] == nil ? ", inferred from accept port \(config.accept.port))" : ")"))
         }
-        if config.auth != .none && config.protocol != .smtp {
+        if config.auth != .none && !config.protocol.profile.supportsAuthGate {
             fail("auth", "auth = \(config.auth.rawValue) is only for smtp listeners (protocol is \(config.protocol.rawValue))")
         }
-        if config.xclient && config.protocol != .smtp {
+        if config.xclient && !config.protocol.profile.supportsXCLIENT {
             fail("xclient", "xclient = yes is only for smtp listeners (protocol is \(config.protocol.rawValue))")
         }
         if config.verify != .none && config.caFile == nil && config.caPath == nil {

@@ -102,6 +102,9 @@ final class LogRecorder: Sendable {
 
     func append(_ line: String) { lines.withLock { $0.append(line) } }
 
+    /// Everything recorded so far.
+    var all: [String] { lines.withLock { $0 } }
+
     /// The first line containing `text` that no earlier call returned, waiting up to five seconds for it.
     func waitFor(_ text: String) -> String? {
         let deadline = ContinuousClock.now + .seconds(5)
@@ -117,7 +120,8 @@ final class LogRecorder: Sendable {
     }
 }
 
-private struct RecordingLogHandler: LogHandler {
+/// Records every log line as `<level> <rendered line>`, as the daemon's handlers render it.
+struct RecordingLogHandler: LogHandler {
     let recorder: LogRecorder
     var logLevel: Logger.Level = .trace
     var metadata: Logger.Metadata = [:]
@@ -129,6 +133,6 @@ private struct RecordingLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         // Rendered as the daemon's handlers render it, so tests read the fields a user would.
-        recorder.append(LogLine.render(event, handlerMetadata: metadata))
+        recorder.append("\(event.level) " + LogLine.render(event, handlerMetadata: metadata))
     }
 }
