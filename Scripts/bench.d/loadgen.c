@@ -21,7 +21,8 @@
  *             wait for a line on stdin (at most --hold s), then send one byte on every connection and
  *             expect it back ("check"), close them all
  * options: --tls12 | --tls13 (default: either), --watch PID[,PID...] (proxy CPU from /proc/PID/stat over
- *   the window), --timeout S per connection step (10), --max-time S for the whole run (120).
+ *   the window), --watch-backend PID[,PID...] (the same for the backend), --timeout S per connection step (10),
+ *   --max-time S for the whole run (120). Busy time of cpu0 and cpu1 comes from /proc/stat.
  * Result: one line on stdout, "RESULT mode=.. key=value ...". Exit status 0 when every connection
  * completed and every check matched, 1 otherwise, 2 on a usage or setup error.
  */
@@ -138,16 +139,16 @@ static void pattern_init(void)
 }
 
 /* CPU seconds (utime + stime, all threads) of a comma-separated list of PIDs. */
-static const char *g_watch;
-static double watch_cpu(void)
+static const char *g_watch, *g_watch_backend;
+static double pids_cpu(const char *list)
 {
     static long hz;
-    if (!g_watch || !*g_watch)
+    if (!list || !*list)
         return 0;
     if (!hz)
         hz = sysconf(_SC_CLK_TCK);
     double total = 0;
-    const char *p = g_watch;
+    const char *p = list;
     while (*p) {
         char *end;
         long pid = strtol(p, &end, 10);
@@ -168,6 +169,29 @@ static double watch_cpu(void)
             total += (double)(ut + st) / (double)hz;
     }
     return total;
+}
+
+static double watch_cpu(void) { return pids_cpu(g_watch); }
+
+/* Busy jiffies of cpu0 and cpu1 from /proc/stat (everything but idle and iowait), in seconds. */
+static void cores_busy(double out[2])
+{
+    static long hz;
+    if (!hz)
+        hz = sysconf(_SC_CLK_TCK);
+    out[0] = out[1] = 0;
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        int cpu;
+        unsigned long long v[8] = {0};
+        if (sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6], &v[7]) == 9 && cpu >= 0 && cpu < 2)
+            out[cpu] = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)hz;
+    }
+    fclose(f);
 }
 
 static double self_cpu(void)
@@ -334,7 +358,8 @@ static long g_fail[F_N], g_ok, g_ok_window, g_resumed, g_resumed_window, g_start
 static char g_err[200], g_version[32] = "-", g_cipher[64] = "-";
 static uint64_t g_t_start, g_t_window, g_t_end, g_t_hard;
 static int g_in_window, g_window_over;
-static double g_cpu0_proxy, g_cpu0_self, g_cpu1_proxy, g_cpu1_self;
+static double g_cpu0_proxy, g_cpu0_self, g_cpu1_proxy, g_cpu1_self, g_cpu0_backend, g_cpu1_backend;
+static double g_core0[2], g_core1[2];
 static uint64_t *g_lat;
 static long g_lat_n, g_lat_done;
 
@@ -706,18 +731,32 @@ static void poll_once(long n, int ms)
     }
 }
 
+static void snap_begin(void)
+{
+    g_cpu0_proxy = watch_cpu();
+    g_cpu0_backend = pids_cpu(g_watch_backend);
+    g_cpu0_self = self_cpu();
+    cores_busy(g_core0);
+}
+
+static void snap_end(void)
+{
+    g_cpu1_proxy = watch_cpu();
+    g_cpu1_backend = pids_cpu(g_watch_backend);
+    g_cpu1_self = self_cpu();
+    cores_busy(g_core1);
+}
+
 static void window_tick(void)
 {
     uint64_t t = now_ns();
     if (!g_in_window && t >= g_t_window) {
         g_in_window = 1;
-        g_cpu0_proxy = watch_cpu();
-        g_cpu0_self = self_cpu();
+        snap_begin();
     }
     if (g_in_window && !g_window_over && O.secs > 0 && t >= g_t_end) {
         g_window_over = 1;
-        g_cpu1_proxy = watch_cpu();
-        g_cpu1_self = self_cpu();
+        snap_end();
         g_t_end = t;
     }
 }
@@ -726,13 +765,11 @@ static void end_window(void)
 {
     if (!g_in_window) {
         g_in_window = 1;
-        g_cpu0_proxy = watch_cpu();
-        g_cpu0_self = self_cpu();
+        snap_begin();
     }
     if (!g_window_over) {
         g_window_over = 1;
-        g_cpu1_proxy = watch_cpu();
-        g_cpu1_self = self_cpu();
+        snap_end();
         g_t_end = now_ns();
     }
 }
@@ -754,6 +791,12 @@ static void print_common(char *out, size_t len)
                           "self_cores=%.3f version=%s cipher=%s fail=%ld",
                           secs, pcpu, scpu, secs > 0 ? pcpu / secs : 0, secs > 0 ? scpu / secs : 0, g_version,
                           g_cipher, total_fail());
+    if (secs > 0) {
+        double b = g_cpu1_backend - g_cpu0_backend, c0 = g_core1[0] - g_core0[0], c1 = g_core1[1] - g_core0[1];
+        /* other = what neither the proxy, this process nor the backend used on the two cores: other tenants */
+        o += (size_t)snprintf(out + o, len - o, " backend_cores=%.3f cpu0_busy=%.3f cpu1_busy=%.3f other_cores=%.3f",
+                              b / secs, c0 / secs, c1 / secs, (c0 + c1 - pcpu - scpu - b) / secs);
+    }
     for (int i = 0; i < F_N; i++)
         if (g_fail[i])
             o += (size_t)snprintf(out + o, len - o, " fail_%s=%ld", fail_names[i], g_fail[i]);
@@ -858,14 +901,12 @@ static int run_client(void)
                     for (long i = 0; i < nconn; i++)
                         rx0 += g_conns[i].rx;
                     g_in_window = 1;
-                    g_cpu0_proxy = watch_cpu();
-                    g_cpu0_self = self_cpu();
+                    snap_begin();
                 }
             }
             if (all_up && O.secs > 0 && !g_window_over && now_ns() >= g_t_end) {
                 g_window_over = 1;
-                g_cpu1_proxy = watch_cpu();
-                g_cpu1_self = self_cpu();
+                snap_end();
                 g_t_end = now_ns();
                 for (long i = 0; i < nconn; i++)
                     if (g_conns[i].st == ST_TPUT)
@@ -900,8 +941,7 @@ static int run_client(void)
             if (!g_in_window && g_lat_done >= O.warm_rounds) {
                 g_t_window = now_ns();
                 g_in_window = 1;
-                g_cpu0_proxy = watch_cpu();
-                g_cpu0_self = self_cpu();
+                snap_begin();
             }
             poll_once(1, 10);
         }
@@ -990,7 +1030,8 @@ int main(int argc, char **argv)
         usage();
     static struct option lo[] = {{"tls12", 0, 0, 1}, {"tls13", 0, 0, 2},   {"watch", 1, 0, 3},
                                  {"timeout", 1, 0, 4}, {"max-time", 1, 0, 5}, {"hold", 1, 0, 6},
-                                 {"warm-rounds", 1, 0, 7}, {0, 0, 0, 0}};
+                                 {"warm-rounds", 1, 0, 7}, {"watch-backend", 1, 0, 8},
+                                 {0, 0, 0, 0}};
     int ch;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "p:c:n:t:w:s:m:", lo, NULL)) != -1) {
@@ -1009,6 +1050,7 @@ int main(int argc, char **argv)
         case 5: O.max_time = atof(optarg); break;
         case 6: O.hold = atof(optarg); break;
         case 7: O.warm_rounds = atol(optarg); break;
+        case 8: g_watch_backend = optarg; break;
         default: usage();
         }
     }
