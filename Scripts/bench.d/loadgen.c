@@ -15,7 +15,8 @@
  *             (the first of each slot is a full handshake); reports how many were resumed
  *   tput      -c connections, each sends -s MiB to the echo backend and reads it back; the CRC32C of the
  *             returned stream must equal the sent one's. MiB/s of payload one way, over the whole transfer
- *             or over the -t window when given (the transfer is then cut at the end of the window)
+ *             or over the -t window when given (the transfer is then cut at the end of the window, and the
+ *             CRC32C of what came back must equal that of the same length of the sent stream)
  *   lat       one connection, -n rounds of -m-byte ping-pong after -w rounds of warm-up; p50/p90/p99/p99.9 µs
  *   idle      open -n connections (-c at a time), each exchanges one byte; print "READY ok=.. fail=..",
  *             wait for a line on stdin (at most --hold s), then send one byte on every connection and
@@ -345,7 +346,7 @@ typedef struct conn {
     unsigned char msg[256], rbuf[256];
     unsigned len, sent, rcvd;
     uint64_t total, tx, rx;
-    uint32_t crc_tx, crc_rx;
+    uint32_t crc_tx, crc_rx, crc_exp; /* of what was sent, what came back, what should have come back */
     int checking;
 } conn_t;
 
@@ -427,6 +428,8 @@ static void conn_free(conn_t *c)
 
 static void conn_fail(conn_t *c, int kind, const char *what)
 {
+    if (kind == F_CHECK || kind == F_TIMEOUT)
+        errno = 0; /* not a system call's failure */
     g_fail[kind]++;
     note_err(what);
     ERR_clear_error();
@@ -521,6 +524,13 @@ static void drive_tput(conn_t *c)
                 return;
             }
             c->crc_rx = crc32c(c->crc_rx, buf, (size_t)r);
+            /* the same stretch of the sent stream: the pattern from this connection's offset, wrapping */
+            for (uint64_t done = 0; done < (uint64_t)r;) {
+                uint64_t off = (c->rx + done + (uint64_t)c->slot * 7919u) % PAT_LEN;
+                uint64_t n = (uint64_t)r - done < PAT_LEN - off ? (uint64_t)r - done : PAT_LEN - off;
+                c->crc_exp = crc32c(c->crc_exp, g_pat + off, (size_t)n);
+                done += n;
+            }
             c->rx += (uint64_t)r;
             progress = 1;
             c->deadline = now_ns() + (uint64_t)(O.timeout * 1e9);
@@ -534,7 +544,7 @@ static void drive_tput(conn_t *c)
             }
         }
         if (c->rx == c->total) {
-            if (c->crc_rx != c->crc_tx) {
+            if (c->crc_rx != c->crc_tx || c->crc_rx != c->crc_exp) {
                 conn_fail(c, F_CHECK, "crc_mismatch");
                 return;
             }
@@ -544,8 +554,12 @@ static void drive_tput(conn_t *c)
             g_inflight--;
             return;
         }
-        /* at the end of a timed window: stop sending, count what has been echoed so far */
+        /* at the end of a timed window: stop sending; what came back so far must be the sent stream's start */
         if (g_window_over) {
+            if (c->crc_rx != c->crc_exp) {
+                conn_fail(c, F_CHECK, "crc_mismatch");
+                return;
+            }
             g_ok++;
             conn_free(c);
             g_inflight--;
@@ -881,7 +895,7 @@ static int run_client(void)
         for (long i = 0; i < nconn; i++) {
             g_conns[i].total = total;
             g_conns[i].tx = g_conns[i].rx = 0;
-            g_conns[i].crc_tx = g_conns[i].crc_rx = 0;
+            g_conns[i].crc_tx = g_conns[i].crc_rx = g_conns[i].crc_exp = 0;
             conn_start(&g_conns[i]);
         }
         /* the window starts when every connection finished its handshake */
