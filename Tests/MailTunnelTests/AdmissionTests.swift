@@ -6,9 +6,9 @@ import Testing
 
 /// A clock the test moves by hand.
 final class ManualClock: Sendable {
-    private let value = Mutex(1000.0)
-    var now: Double { value.withLock { $0 } }
-    func advance(_ seconds: Double) { value.withLock { $0 += seconds } }
+    private let value = Mutex(ContinuousClock.now)
+    var now: ContinuousClock.Instant { value.withLock { $0 } }
+    func advance(_ duration: Duration) { value.withLock { $0 += duration } }
 }
 
 @Suite struct AdmissionTests {
@@ -62,14 +62,14 @@ final class ManualClock: Sendable {
         for i in 0..<Admission.authFailureLimit {
             #expect(admission.mayAttempt("192.0.2.1"))
             #expect(admission.attemptEnded("192.0.2.1", failed: true) == (i == Admission.authFailureLimit - 1))
-            clock.advance(1)
+            clock.advance(.seconds(1))
         }
         #expect(!admission.mayAttempt("192.0.2.1"))
         #expect(admission.mayAttempt("192.0.2.2"))
         admission.attemptEnded("192.0.2.2", failed: false)
-        clock.advance(Admission.authFailureWindow - 2)
+        clock.advance(Admission.authFailureWindow - .seconds(2))
         #expect(!admission.mayAttempt("192.0.2.1"))
-        clock.advance(2)
+        clock.advance(.seconds(2))
         #expect(admission.mayAttempt("192.0.2.1"))
     }
 

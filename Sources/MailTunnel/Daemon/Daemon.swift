@@ -182,16 +182,16 @@ public final class Daemon: @unchecked Sendable {
         stopping = true
         SystemdNotifier.notify("STOPPING=1")
         for listener in listeners { listener.stop() }
-        let grace = listeners.map(\.runtime.config.shutdownGrace).max() ?? 30
+        let grace: Duration = .seconds(listeners.map(\.runtime.config.shutdownGrace).max() ?? 30)
         logger.info("stopping", metadata: ["connections": "\(liveConnections)", "grace": "\(formatSeconds(grace))"])
-        waitForSessions(until: EventLoop.monotonicNow() + grace)
+        waitForSessions(until: .now + grace)
     }
 
     private var liveConnections: Int { loops.reduce(0) { $0 + $1.liveConnections.load(ordering: .relaxed) } }
 
-    private func waitForSessions(until deadline: Double) {
+    private func waitForSessions(until deadline: ContinuousClock.Instant) {
         if liveConnections == 0 { return exitNow() }
-        if EventLoop.monotonicNow() >= deadline {
+        if ContinuousClock.now >= deadline {
             for loop in loops {
                 loop.execute { for connection in loop.allConnections { connection.shutdownNow() } }
             }
@@ -208,7 +208,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func startWatchdog() {
-        guard let interval = SystemdNotifier.watchdogInterval else { return }
+        guard let interval = SystemdNotifier.watchdogInterval.map(DispatchTimeInterval.init) else { return }
         let timer = DispatchSource.makeTimerSource(queue: control)
         timer.schedule(deadline: .now() + interval, repeating: interval)
         timer.setEventHandler { [self] in

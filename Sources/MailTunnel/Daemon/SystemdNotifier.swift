@@ -26,9 +26,9 @@ enum SystemdNotifier {
         }
     }
 
-    /// Half of $WATCHDOG_USEC, in seconds, if systemd asked for keep-alives.
-    static var watchdogInterval: Double? {
-        guard let raw = getenv("WATCHDOG_USEC"), let usec = Double(String(cString: raw)), usec > 0 else { return nil }
-        return usec / 2_000_000
+    /// Half of $WATCHDOG_USEC if systemd asked for keep-alives. An integer, as libsystemd's sd_watchdog_enabled reads it.
+    static var watchdogInterval: Duration? {
+        guard let raw = getenv("WATCHDOG_USEC"), let usec = Int64(String(cString: raw)), usec > 0 else { return nil }
+        return .microseconds(usec) / 2
     }
 }

@@ -27,20 +27,22 @@ final class Admission: Sendable {
     static let refusalsInFlight = 32
     /// Failed authentications from one client within `authFailureWindow` before it is refused for that long.
     static let authFailureLimit = 10
-    static let authFailureWindow = 600.0
+    static let authFailureWindow: Duration = .seconds(600)
 
     private struct FailureRecord {
         /// When each failure still inside the window happened.
-        var times: [Double] = []
+        var times: [ContinuousClock.Instant] = []
         /// Attempts reserved by `mayAttempt` and not yet ended: parallel sessions cannot overshoot the limit.
         var inFlight = 0
-        var bannedUntil = 0.0
+        var bannedUntil: ContinuousClock.Instant?
 
-        mutating func forgetOld(now: Double) {
+        mutating func forgetOld(now: ContinuousClock.Instant) {
             times.removeAll { now - $0 >= Admission.authFailureWindow }
         }
 
-        func isIdle(now: Double) -> Bool { times.isEmpty && inFlight == 0 && bannedUntil <= now }
+        func isBanned(now: ContinuousClock.Instant) -> Bool { bannedUntil.map { now < $0 } ?? false }
+
+        func isIdle(now: ContinuousClock.Instant) -> Bool { times.isEmpty && inFlight == 0 && !isBanned(now: now) }
     }
 
     private struct State {
@@ -54,9 +56,10 @@ final class Admission: Sendable {
     }
 
     private let state = Mutex(State())
-    private let clock: @Sendable () -> Double
+    private let clock: @Sendable () -> ContinuousClock.Instant
 
-    init(clock: @escaping @Sendable () -> Double = monotonicNow) {
+    /// `clock`: tests pass one they move by hand.
+    init(clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.clock = clock
     }
 
@@ -119,7 +122,7 @@ final class Admission: Sendable {
                 return true
             }
             record.forgetOld(now: now)
-            let allowed = now >= record.bannedUntil && record.times.count + record.inFlight < Self.authFailureLimit
+            let allowed = !record.isBanned(now: now) && record.times.count + record.inFlight < Self.authFailureLimit
             if allowed { record.inFlight += 1 }
             state.failures[key] = record.isIdle(now: now) ? nil : record
             return allowed
@@ -149,7 +152,7 @@ final class Admission: Sendable {
     }
 
     /// Clients that failed once and never came back would otherwise stay in the table forever.
-    private static func sweepIfLarge(_ state: inout State, now: Double) {
+    private static func sweepIfLarge(_ state: inout State, now: ContinuousClock.Instant) {
         guard state.failures.count >= state.sweepAt else { return }
         state.failures = state.failures.filter { _, record in
             var record = record

@@ -48,8 +48,6 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
     }
 
-    static func monotonicNow() -> Double { MailTunnel.monotonicNow() }
-
     /// Runs `work` on the loop thread once `delay` has passed; callable from any thread.
     func execute(after delay: Duration, _ work: @escaping @Sendable () -> Void) {
         execute { [self] in timedWork.append((now + delay, work)) }
@@ -178,9 +176,11 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
     private func millisecondsToNextDeadline() -> Int32 {
         let nextTimed = timedWork.map(\.at).min()
         guard let next = [deadlines.first?.deadline, nextTimed].compactMap({ $0 }).min() else { return -1 }
-        let (seconds, attoseconds) = (next - now).components
-        let millis = Double(seconds) * 1000 + (Double(attoseconds) / 1e15).rounded(.up)
-        return Int32(min(max(0, millis), Double(Int32.max)))
+        let remaining = next - now
+        guard remaining > .zero else { return 0 }
+        let (seconds, attoseconds) = remaining.components
+        guard seconds < Int64(Int32.max) / 1000 else { return Int32.max }
+        return Int32(seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
     }
 
     /// Only entries whose key has passed are looked at. An entry due early (its idle deadline moved on with
@@ -209,11 +209,4 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
         }
         for item in work { item() }
     }
-}
-
-/// Seconds on the monotonic clock (the loops' and the admission state's time base).
-func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
