@@ -43,12 +43,10 @@ public final class TLSContext: @unchecked Sendable {
     public func makeSession(socket: Int32) throws(TLSError) -> TLSSession {
         ERR_clear_error()
         guard let ssl = SSL_new(context) else { throw TLSError.fromErrorQueue("SSL_new") }
-        guard SSL_set_fd(ssl, socket) == 1 else {
-            SSL_free(ssl)
-            throw TLSError.fromErrorQueue("SSL_set_fd")
-        }
         SSL_set_accept_state(ssl)
-        return TLSSession(ssl: ssl)
+        let session = TLSSession(ssl: ssl, socket: socket) // frees the SSL when dropped
+        try session.attachSocket()
+        return session
     }
 
     private static func configureProtocol(_ ctx: OpaquePointer, _ s: TLSSettings) throws(TLSError) {
