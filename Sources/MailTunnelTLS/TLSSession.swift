@@ -104,6 +104,10 @@ public final class TLSSession {
         ERR_clear_error()
     }
 
+    /// Bytes OpenSSL read from the socket and has not handed out yet. With read-ahead the last handshake read can
+    /// take the client's first application data too; no new readiness edge will announce it.
+    public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
+
     public var version: String { String(cString: SSL_get_version(ssl)) }
 
     public var cipher: String {

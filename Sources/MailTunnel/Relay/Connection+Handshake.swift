@@ -18,6 +18,7 @@ extension Connection {
         switch tls.handshake() {
         case .complete:
             tlsWriteWantsRead = false
+            if tls.hasBufferedInput { clientReadable = true } // read ahead with the client's Finished
             tlsVersion = tls.version
             tlsCipher = tls.cipher
             peer = tls.peerIdentity
