@@ -106,12 +106,13 @@ extension Connection {
     private func passOnHalfClose() {
         if clientEOF && toBackend.isEmpty && !(smtpGuard?.isHoldingClientInput ?? false) && !backendWriteShut {
             backendWriteShut = true
-            shutdown(backendFD, Int32(SHUT_WR))
+            if !clientWriteShut { shutdown(backendFD, Int32(SHUT_WR)) } // else finish() closes it right below
         }
         if backendEOF && toClient.isEmpty && !clientWriteShut {
             clientWriteShut = true
             tls?.sendCloseNotify()
-            shutdown(clientFD, Int32(SHUT_WR))
+            // With the backend side shut as well, finish() below closes the socket, which sends the FIN itself.
+            if !backendWriteShut { shutdown(clientFD, Int32(SHUT_WR)) }
         }
         if clientWriteShut && backendWriteShut {
             finish(firstClosed ?? "closed")
