@@ -33,6 +33,7 @@ package final class TLSClientContext: @unchecked Sendable {
             throw TLSError.fromErrorQueue("SSL_set_fd")
         }
         SSL_set_connect_state(ssl)
-        return TLSSession(ssl: ssl)
+        // A plain socket BIO: the test client writes each flight at once (the server's coalescing is not wanted here).
+        return TLSSession(ssl: ssl, socket: socket)
     }
 }

@@ -24,25 +24,58 @@ public enum TLSIO: Equatable {
 /// Owns one `SSL*` bound to a socket. Not thread-safe: it lives on the event loop that owns its connection.
 public final class TLSSession {
     let ssl: OpaquePointer
+    let socket: Int32
     private var sentCloseNotify = false
+    private var handshakeDone = false
     /// Set by the verify callback when the client's certificate is refused.
     public internal(set) var verifyFailure: CertificateVerifyFailure?
+    /// Ciphertext OpenSSL wrote that has not been sent yet (see `CoalescingSocketBIO`); empty between steps except
+    /// for TLS 1.3 session tickets waiting for the first application data.
+    var owed: [UInt8] = []
+    /// True while a handshake step runs: writes and flushes are collected and sent once at its end.
+    var holdingOutput = false
 
-    init(ssl: OpaquePointer) {
+    /// Takes ownership of `ssl` (freed with the session).
+    init(ssl: OpaquePointer, socket: Int32) {
         self.ssl = ssl
-        // The verify callback finds this session through the SSL's ex_data; the session owns the SSL, so the
-        // unretained pointer never outlives it.
+        self.socket = socket
+        // The verify callback and the writer find this session through the SSL's ex_data and the BIO's data; the
+        // session owns the SSL (which owns both BIOs), so the unretained pointers never outlive it.
         _ = SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// Binds the SSL to its socket: OpenSSL's socket BIO reads, a `CoalescingSocketBIO` writes.
+    func attachSocket() throws(TLSError) {
+        guard let reader = BIO_new_socket(socket, BIO_NOCLOSE) else { throw TLSError.fromErrorQueue("BIO_new_socket") }
+        guard let writer = CoalescingSocketBIO.make(for: self) else {
+            BIO_free(reader)
+            throw TLSError.fromErrorQueue("BIO_new")
+        }
+        SSL_set_bio(ssl, reader, writer)
     }
 
     deinit { SSL_free(ssl) }
 
+    /// One handshake step. What it writes leaves in one `send` at its end: a whole flight, or both TLS 1.3 session
+    /// tickets (those wait for the first application data or close_notify instead, when the handshake completes:
+    /// the client needs nothing more from the server then). Output the socket did not take makes it `.wantWrite`.
     public func handshake() -> TLSStep {
+        guard sendOwed() else { return .wantWrite }
+        if handshakeDone { return .complete }
         ERR_clear_error()
+        holdingOutput = true
         let rc = SSL_do_handshake(ssl)
-        if rc == 1 { return .complete }
-        switch SSL_get_error(ssl, rc) {
-        case SSL_ERROR_WANT_READ: return .wantRead
+        holdingOutput = false
+        if rc == 1 {
+            handshakeDone = true
+            // TLS 1.2's last flight (the server's Finished) is awaited by the client: it cannot wait.
+            if SSL_version(ssl) == TLS1_3_VERSION { return .complete }
+            return sendOwed() ? .complete : .wantWrite
+        }
+        let error = SSL_get_error(ssl, rc)
+        let sent = sendOwed()
+        switch error {
+        case SSL_ERROR_WANT_READ: return sent ? .wantRead : .wantWrite
         case SSL_ERROR_WANT_WRITE: return .wantWrite
         default: return .failed(failure("handshake"))
         }
@@ -70,6 +103,10 @@ public final class TLSSession {
         _ = SSL_shutdown(ssl)
         ERR_clear_error()
     }
+
+    /// Bytes OpenSSL read from the socket and has not handed out yet. With read-ahead the last handshake read can
+    /// take the client's first application data too; no new readiness edge will announce it.
+    public var hasBufferedInput: Bool { SSL_has_pending(ssl) == 1 }
 
     public var version: String { String(cString: SSL_get_version(ssl)) }
 

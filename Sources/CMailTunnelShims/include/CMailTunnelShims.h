@@ -24,6 +24,7 @@ uint64_t mt_ssl_op_no_tlsv1_1(void);
 int mt_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
 long mt_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 long mt_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
+long mt_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes);
 long mt_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *x509);
 long mt_BIO_get_mem_data(BIO *bio, char **pp);
 

@@ -18,6 +18,8 @@ extension Connection {
         guard case .handshaking(let resuming) = state, case .handshaking(let session) = client.tls else { return }
         switch session.handshake() {
         case .complete:
+            // Read-ahead may have pulled the client's first data in with its Finished; no new edge will tell.
+            if session.hasBufferedInput { client.readable = true }
             client.handshakeCompleted(session)
             handshakeCompleted(resuming: resuming)
         case .wantRead:

@@ -122,12 +122,13 @@ extension Connection {
         guard var progress = relayProgress else { return }
         if progress.upstream == .ended && toBackend.isEmpty && !(relayFilter?.isHoldingClientInput ?? false) {
             progress.upstream = .shut
-            shutdown(backend.fd, Int32(SHUT_WR))
+            // With the client side shut as well, finish() below closes the socket, which sends the FIN itself.
+            if progress.downstream != .shut { shutdown(backend.fd, Int32(SHUT_WR)) }
         }
         if progress.downstream == .ended && toClient.isEmpty {
             progress.downstream = .shut
             client.sendCloseNotify()
-            shutdown(client.fd, Int32(SHUT_WR))
+            if progress.upstream != .shut { shutdown(client.fd, Int32(SHUT_WR)) }
         }
         state = .relaying(progress)
         if progress.upstream == .shut && progress.downstream == .shut {
