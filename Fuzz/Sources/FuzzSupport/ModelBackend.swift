@@ -119,9 +119,9 @@ public struct ModelBackend {
 /// pieces), with `ModelBackend` behind it checking every command it reads.
 ///
 /// Input: one flags byte (bit 0: the backend offers CHUNKING, bit 1: it accepts DATA, bit 2: the guard starts
-/// before the greeting), then records as `FuzzInput.nextStep`: client records are client reads; a backend
-/// record's length byte is how many of the model's pending reply bytes to deliver (its content is ignored, so
-/// the model, not the fuzzer, decides what the backend says); events deliver everything pending.
+/// before the greeting), then records: header byte 0 or 2, length byte, that many client bytes (one client read);
+/// header 1 and a count byte: deliver that many of the model's pending reply bytes (the model, not the fuzzer,
+/// decides what the backend says); header 3: deliver everything pending.
 public func runRelayGuard(_ input: inout FuzzInput) {
     let flags = input.byte()
     var backend = ModelBackend(offerChunking: flags & 1 != 0, acceptData: flags & 2 != 0, greet: flags & 4 != 0)
@@ -138,7 +138,14 @@ public func runRelayGuard(_ input: inout FuzzInput) {
         backend.receive(out.toBackend)
     }
 
-    while guardian.endReason == nil, let step = input.nextStep() {
+    while guardian.endReason == nil, !input.isAtEnd {
+        let header = input.byte()
+        let step: SessionStep
+        switch header & 3 {
+        case 1: step = .backend(ArraySlice(repeating: 0, count: Int(input.byte())))  // only its length counts
+        case 3: step = .backendClosed
+        default: step = .client(input.take(Int(input.byte())))
+        }
         switch step {
         case .client(let bytes):
             if guardian.isHoldingClientInput {
