@@ -1,4 +1,4 @@
-public import CFuzzDriver
+import CFuzzDriver
 
 /// SwiftPM links a debug executable with `main` renamed to `<Target>_main` (so tests can link the module), and
 /// `-parse-as-library` leaves no `main` of ours: each target defines `<Target>_main` with `@_cdecl` and calls this,
