@@ -24,6 +24,8 @@ public struct ModelBackend {
     var line: [UInt8] = []
     /// Replies written but not yet delivered to the guard.
     public var pendingReplies: [UInt8] = []
+    /// Reading message content after 354.
+    public var isReadingData: Bool { if case .data = mode { true } else { false } }
     /// Commands read so far (for the harness's own checks).
     public private(set) var commands = 0
 
@@ -116,7 +118,8 @@ public struct ModelBackend {
 
 /// Drives an `SMTPRelayGuard` the way the engine does (a client read goes through `passThroughPrefix`, the rest
 /// through `filterClientBytes`; no client read while the guard holds its input; backend replies delivered in
-/// pieces), with `ModelBackend` behind it checking every command it reads.
+/// pieces), with `ModelBackend` behind it checking every command it reads, and, whenever every reply is in and
+/// no input is held, that the guard is in message content exactly when the backend is.
 ///
 /// Input: one flags byte (bit 0: the backend offers CHUNKING, bit 1: it accepts DATA, bit 2: the guard starts
 /// before the greeting), then records: header byte 0 or 2, length byte, that many client bytes (one client read);
@@ -158,6 +161,12 @@ public func runRelayGuard(_ input: inout FuzzInput) {
             let out = guardian.filterClientBytes(bytes.dropFirst(direct))
             backend.receive(out.toBackend)
             toClient += out.toClient
+            // Data phases end where the backend's reader ends them: once every reply is in and nothing is held,
+            // the guard is in message content exactly when the backend is.
+            if guardian.endReason == nil, backend.pendingReplies.isEmpty, !guardian.isHoldingClientInput,
+               guardian.isInMessageContent != backend.isReadingData {
+                violation("guard in message content: \(guardian.isInMessageContent), backend: \(backend.isReadingData)")
+            }
         case .backend(let bytes):
             deliver(bytes.count)
         case .tlsEstablished, .backendClosed:
