@@ -14,6 +14,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "mailtunnel", targets: ["mailtunnel"]),
+        // For the fuzz package (Fuzz/Package.swift), which depends on this one by path.
+        .library(name: "MailTunnelProtocols", targets: ["MailTunnelProtocols"]),
+        .library(name: "MailTunnel", targets: ["MailTunnel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),

@@ -1,0 +1,22 @@
+import Testing
+@testable import MailTunnelProtocols
+
+/// Inputs the libFuzzer targets of Fuzz/ (Scripts/fuzz) stopped on, kept as unit tests.
+@Suite struct FuzzFindingsTests {
+    /// auth-gate, first 60 s run (crash-b4863d14…): once AUTH succeeds, what the client pipelined behind it reaches
+    /// the backend in the same batch as `.relay`, through the relay guard: a command line still incomplete is
+    /// passed on as far as it goes (its verb is decided), and a pipelined XCLIENT is replaced by the guard's
+    /// denial. The fuzz harness had wrongly required whole EHLO/HELO lines there; the gate was right.
+    @Test func bytesPipelinedBehindAUTHGoThroughTheGuardIncompleteLinesIncluded() {
+        var gate = SMTPAuthGateDialogue(mode: .sasl, authenticator: FakeAuthenticator(),
+                                        client: SocketEndpoint(address: .v4(192, 0, 2, 55), port: 40000),
+                                        certificateIdentity: nil, xclient: false)
+        _ = gate.backend("220 backend.example.org ESMTP\r\n")
+        _ = gate.client("EHLO client.example\r\n")
+        _ = gate.backend(backendEHLO)
+        let actions = gate.client("AUTH PLAIN \(plainAlice)\r\nXCLIENT ADDR=10.9.9.9\r\nMAIL FROM:<a")
+        #expect(actions == [toClient("235 2.7.0 Authentication successful\r\n"),
+                            .sendToBackend(SMTPRelayGuard.deniedCommand + b("MAIL FROM:<a")), .relay])
+        #expect(gate.takeRelayGuard() != nil)
+    }
+}
