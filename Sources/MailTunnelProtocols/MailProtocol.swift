@@ -16,13 +16,4 @@ public enum MailProtocol: String, Sendable, CaseIterable, Equatable {
     public static func inferred(fromPort port: Int) -> MailProtocol {
         allCases.first { $0.profile.inferredPorts.contains(port) } ?? .none
     }
-
-    /// What a client is told when no backend answers; nil means just close.
-    public var unavailableReply: [UInt8]? { profile.unavailableReply }
-
-    /// What a client is told when it is over a connection limit or refused by policy.
-    public func refusalReply(_ text: String) -> [UInt8]? { profile.refusalReply(text) }
-
-    /// Goodbye sent when the daemon stops while a session is live.
-    public var shutdownReply: [UInt8]? { profile.shutdownReply }
 }

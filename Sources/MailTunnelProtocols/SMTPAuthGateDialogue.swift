@@ -171,6 +171,6 @@ public struct SMTPAuthGateDialogue: MailDialogue {
 
     mutating func failSession(reason: String) -> [DialogueAction] {
         state = .finished
-        return [.sendToClient(MailProtocol.smtp.unavailableReply ?? []), .close(reason: reason)]
+        return [.sendToClient(MailProtocol.smtp.profile.unavailableReply ?? []), .close(reason: reason)]
     }
 }

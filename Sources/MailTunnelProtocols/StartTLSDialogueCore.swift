@@ -78,7 +78,7 @@ struct StartTLSDialogueCore<Pending: StartTLSPending>: Sendable {
             var out: [DialogueAction] = []
             let rest = partialReply + backend.takeBuffered()
             if !rest.isEmpty { out.append(.sendToClient(rest)) }
-            if sequencer.firstAwaiting == .greeting, let reply = wording.mailProtocol.unavailableReply {
+            if sequencer.firstAwaiting == .greeting, let reply = wording.mailProtocol.profile.unavailableReply {
                 out.append(.sendToClient(reply))
             }
             return out + close("backend closed the connection")
