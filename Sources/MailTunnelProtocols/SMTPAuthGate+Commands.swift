@@ -84,9 +84,14 @@ extension SMTPAuthGateDialogue {
         let verb = words.first.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? ""
         switch verb {
         case "EHLO", "HELO":
-            guard words.count >= 2 else { return reply("501 5.5.4 Syntax: \(verb) hostname") }
-            state = .awaitingHeloReply(isEHLO: verb == "EHLO", line: line)
-            return [.sendToBackend(line + [0x0D, 0x0A])]
+            // The backend gets a line the gate wrote itself: the client's words joined by single spaces, and no
+            // control byte anywhere (a bare CR splits a line for some MTAs), so it can only read one EHLO/HELO.
+            guard words.count >= 2, !line.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+                return reply("501 5.5.4 Syntax: \(verb) hostname")
+            }
+            let canonical = Array(words.joined(separator: [UInt8(ascii: " ")]))
+            state = .awaitingHeloReply(isEHLO: verb == "EHLO", line: canonical)
+            return [.sendToBackend(canonical + [0x0D, 0x0A])]
         case "AUTH":
             return handleAUTH(words.dropFirst().map { Array($0) })
         case "NOOP", "RSET":

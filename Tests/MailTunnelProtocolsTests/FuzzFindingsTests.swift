@@ -19,4 +19,17 @@ import Testing
                             .sendToBackend(SMTPRelayGuard.deniedCommand + b("MAIL FROM:<a")), .relay])
         #expect(gate.takeRelayGuard() != nil)
     }
+
+    /// auth-gate, 20 s run of a fresh-clone suite: `" EHLO c\rvvv…"` (a leading space, a bare CR inside) was
+    /// forwarded to the backend as the client wrote it. A backend that ends lines at a bare CR would have read a
+    /// second command before authentication. The gate now answers a control byte in EHLO/HELO with 501 and
+    /// forwards only a line it wrote itself.
+    @Test func ehloWithAControlByteIsRefusedAndOthersAreForwardedCanonical() {
+        var gate = SMTPAuthGateDialogue(mode: .sasl, authenticator: FakeAuthenticator(),
+                                        client: SocketEndpoint(address: .v4(192, 0, 2, 55), port: 40000),
+                                        certificateIdentity: nil, xclient: false)
+        _ = gate.backend("220 backend.example.org ESMTP\r\n")
+        #expect(gate.client(" EHLO c\rMAIL FROM:<a@example.org>\r\n") == [toClient("501 5.5.4 Syntax: EHLO hostname\r\n")])
+        #expect(gate.client("  ehlo   client.example \r\n") == [.sendToBackend(b("ehlo client.example\r\n"))])
+    }
 }
