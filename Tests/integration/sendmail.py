@@ -154,6 +154,15 @@ class MainRelay:
         return any(needle in l for l in self.commands_received())
 
 
+def gate_flags(sasl_config: Path, mode: str, xclient: bool = False, *more: str) -> list[str]:
+    """mailtunnel's SMTP gate in front of Sendmail: `auth = sasl` against gate_support's sasldb, `xclient = no`
+    (Sendmail refuses XCLIENT), STARTTLS (587/25-style) or implicit TLS (465-style); `more` adds flags (the main
+    relay's `--local-domains`, `--trusted-networks`, … when they exist)."""
+    flags = ["--auth", "sasl", "--sasl-service", "smtpd", "--sasl-config-dir", str(sasl_config),
+             "--xclient", "yes" if xclient else "no"]
+    return flags + (["--starttls", "yes"] if mode == "starttls" else []) + list(more)
+
+
 def envelope_recipients(dump: bytes) -> list[str]:
     return [l.split(b":", 1)[1].strip().decode() for l in dump.splitlines() if l.startswith(b"X-Rcpt-Args:")]
 

@@ -12,17 +12,14 @@ import pytest
 from clients import client_context
 from gate_support import (CLIENT_IP, OUTSIDE_RCPT, PASSWORD, USER, RawSMTP, auth_plain, message_for,  # noqa: F401
                           sasl_config, swaks, unique_sender)
-from sendmail import LOCAL_DOMAIN, envelope_recipients, sendmail  # noqa: F401
+from sendmail import LOCAL_DOMAIN, envelope_recipients, gate_flags, sendmail  # noqa: F401
 
 MODES = ["implicit-tls", "starttls"]
 LOCAL_RCPT = f"alice@{LOCAL_DOMAIN}"
 
 
 def gate(mailtunnel, sendmail, sasl_config, mode: str, xclient: bool = False):
-    extra = ["--auth", "sasl", "--sasl-service", "smtpd", "--sasl-config-dir", str(sasl_config),
-             "--xclient", "yes" if xclient else "no"]
-    extra += ["--starttls", "yes"] if mode == "starttls" else []
-    return mailtunnel(connect=sendmail.port, protocol="smtp", extra=extra)
+    return mailtunnel(connect=sendmail.port, protocol="smtp", extra=gate_flags(sasl_config, mode, xclient))
 
 
 def session(port: int, mode: str) -> RawSMTP:
