@@ -29,27 +29,23 @@ def test_greeting_reaches_the_client_byte_for_byte(mailtunnel, backends, mode):
         pop.close()
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_apop_logs_in_to_cyrus(mailtunnel, cyrus, mode):
-    mt = tunnel(mailtunnel, cyrus.pop3_port, "pop3", mode)
-    pop = pop3_client(mt.accept_port, mode)
+def apop(port: int, mode: str, password: str) -> bytes:
+    """One POP3 session through the tunnel: check Cyrus's APOP greeting, send APOP, return the reply."""
+    pop = pop3_client(port, mode)
     try:
         assert re.fullmatch(rb"\+OK .*Cyrus POP3 .* <[^<>@]+@" + re.escape(SERVERNAME.encode()) + rb">",
                             pop.welcome), pop.welcome
-        assert pop.apop(USER, PASSWORD).startswith(b"+OK")
-        count, _ = pop.stat()
-        assert count >= 0
+        try:
+            return pop.apop(USER, password)
+        except poplib.error_proto as e:
+            return e.args[0]
     finally:
-        pop.quit()
+        pop.close()
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_apop_with_a_wrong_password_is_refused(mailtunnel, cyrus, mode):
-    """Cyrus checks the digest: the successful logins above are not a backend that accepts anything."""
+def test_apop_logs_in_to_cyrus(mailtunnel, cyrus, mode):
     mt = tunnel(mailtunnel, cyrus.pop3_port, "pop3", mode)
-    pop = pop3_client(mt.accept_port, mode)
-    try:
-        with pytest.raises(poplib.error_proto, match="-ERR"):
-            pop.apop(USER, "wrong-" + PASSWORD)
-    finally:
-        pop.close()
+    assert apop(mt.accept_port, mode, PASSWORD).startswith(b"+OK")
+    # Cyrus checks the digest: the login above is not a backend that accepts anything.
+    assert apop(mt.accept_port, mode, "wrong-" + PASSWORD).startswith(b"-ERR")
