@@ -20,20 +20,39 @@ enum Launcher {
         case .version:
             print(MailTunnelVersion.string)
         case .check:
+            for warning in config.warnings { printError("warning: \(warning)") }
+            let problems = MaterialCheck.problems(config)
+            for problem in problems { printError(problem) }
+            if !problems.isEmpty { exit(1) }
             print(CheckReport.render(config), terminator: "")
         case .run:
-            let target = LogTarget.choose(forceStderr: config.daemon.foreground == true)
+            let destination = LogTarget.choose(configured: config.daemon.log,
+                                               forceStderr: config.daemon.foreground == true)
+            let sink: LogSink
+            do { sink = try openSink(destination) } catch {
+                printError("mailtunnel: \(error)")
+                exit(1)
+            }
             let level = Logger.Level(rawValue: config.daemon.logLevel.rawValue) ?? .info
-            LoggingSystem.bootstrap { target.makeHandler(label: $0, level: level) }
+            let format = config.daemon.logFormat
+            LoggingSystem.bootstrap { _ in LogTarget.makeHandler(destination, sink: sink, format: format, level: level) }
             let logger = Logger(label: "mailtunnel")
+            for warning in config.warnings {
+                logger.warning("configuration warning", metadata: ["warning": "\(warning)"])
+            }
             do {
-                try Daemon(logger: logger).run(config, reloadArguments: arguments)
+                try Daemon(logger: logger, logSink: sink).run(config, reloadArguments: arguments)
             } catch {
                 logger.critical("\(error)")
                 printError("mailtunnel: \(error)")
                 exit(1)
             }
         }
+    }
+
+    static func openSink(_ destination: LogDestination) throws(LogFileError) -> LogSink {
+        if case .file(let path) = destination { return try LogSink.file(path) }
+        return .standardError
     }
 
     static func printError(_ text: String) {

@@ -15,6 +15,8 @@ import MailTunnelProtocols
             # group is not set (default: the user's group)
             # pid-file is not set (default: none)
             log-level = info
+            # log is not set (default: stderr on a terminal or under systemd, else syslog if /dev/log exists)
+            log-format = text
             # state-dir is not set (default: $STATE_DIRECTORY, else /var/lib/mailtunnel)
 
             [993]
@@ -91,7 +93,7 @@ import MailTunnelProtocols
         let dir = try TempDir()
         let original = try RunConfig.load(arguments: ["--stunnel-config", try StunnelTranslatorTests.realistic(dir)])
         let printed = CheckReport.render(original)
-        #expect(printed.contains("# from stunnel: output = /var/log/stunnel4/stunnel.log; mailtunnel logs to stderr"))
+        #expect(printed.contains("\nlog = /var/log/stunnel4/stunnel.log\n"))
         #expect(printed.contains("[pop3s]\naccept = [::]:995\nconnect = 127.0.0.1:110\nprotocol = pop3\n"))
         let reparsed = try RunConfig.parse(configText: printed, file: "migrated.conf")
         #expect(reparsed.listeners == original.listeners)

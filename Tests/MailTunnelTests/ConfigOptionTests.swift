@@ -9,7 +9,7 @@ import MailTunnelTLS
         "ca-file", "ca-path", "crl-file", "verify-depth", "allow-subject", "auth", "sasl-service", "sasl-config-dir",
         "xclient", "proxy-protocol", "accept-proxy-protocol", "accept-proxy-from", "handshake-timeout", "connect-timeout", "idle-timeout",
         "max-connections", "max-connections-per-ip", "shutdown-grace", "metrics", "user", "group", "pid-file",
-        "log-level", "state-dir",
+        "log-level", "log", "log-format", "state-dir",
     ]
 
     @Test func everySpecKeyDeclaredExactlyOnce() {
@@ -17,7 +17,7 @@ import MailTunnelTLS
         #expect(Set(OptionTable.options.map(\.name)).count == OptionTable.options.count)
         #expect(OptionTable.options.filter(\.repeatable).map(\.name) == ["connect", "allow-subject", "accept-proxy-from"])
         #expect(OptionTable.options.filter { $0.scope == .daemon }.map(\.name)
-                == ["metrics", "user", "group", "pid-file", "log-level", "state-dir"])
+                == ["metrics", "user", "group", "pid-file", "log-level", "log", "log-format", "state-dir"])
     }
 
     /// key, a good value, what --check prints for it, a bad value.
@@ -55,6 +55,8 @@ import MailTunnelTLS
         ("group", "mail", "mail", ""),
         ("pid-file", "/run/mailtunnel.pid", "/run/mailtunnel.pid", ""),
         ("log-level", "debug", "debug", "verbose"),
+        ("log", "/var/log/mailtunnel.log", "/var/log/mailtunnel.log", "mailtunnel.log"),
+        ("log-format", "JSON", "json", "xml"),
         ("state-dir", "/var/lib/mailtunnel", "/var/lib/mailtunnel", ""),
     ])
     func everyOptionValidates(_ key: String, _ good: String, _ printed: String, _ bad: String) throws {

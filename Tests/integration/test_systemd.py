@@ -208,7 +208,9 @@ def test_unit_files(workdir, mailtunnel_bin):
 
     assert values(service, "Type") == ["notify"]
     assert any("/etc/mailtunnel/%i.conf" in v for v in values(service, "ExecStart")), service
-    assert any("HUP" in v and "$MAINPID" in v for v in values(service, "ExecReload")), service
+    reload = values(service, "ExecReload")
+    assert len(reload) == 2 and "--check" in reload[0] and "/etc/mailtunnel/%i.conf" in reload[0], service
+    assert "HUP" in reload[1] and "$MAINPID" in reload[1], "the check runs first; the signal only if it passed"
     assert values(service, "NoNewPrivileges") == ["yes"]
     assert values(service, "ProtectSystem") == ["strict"]
     assert "CAP_NET_BIND_SERVICE" in " ".join(values(service, "AmbientCapabilities"))

@@ -14,9 +14,7 @@ public enum CheckReport {
             lines.append("# from stunnel: foreground = \(foreground ? "yes" : "no"); mailtunnel always runs in the "
                          + "foreground (use systemd to daemonize)")
         }
-        if let output = run.daemon.output {
-            lines.append("# from stunnel: output = \(output); mailtunnel logs to stderr (journald under systemd)")
-        }
+        for warning in run.warnings { lines.append("# warning: \(warning)") }
         lines.append("")
         if let first = run.listeners.first {
             lines.append("# process-wide")

@@ -81,11 +81,11 @@ public struct DaemonSettings: Sendable, Equatable {
     public var group: String? = OptionTable.group.defaultValue
     public var pidFile: String? = OptionTable.pidFile.defaultValue
     public var logLevel: LogLevelName = OptionTable.logLevel.defaultValue
+    public var log: LogDestination? = OptionTable.log.defaultValue
+    public var logFormat: LogFormatName = OptionTable.logFormat.defaultValue
     public var stateDir: String? = OptionTable.stateDir.defaultValue
     /// From stunnel's `foreground`; mailtunnel itself never forks (run it under systemd), so this is informational.
     public var foreground: Bool?
-    /// From stunnel's `output` (its log file); mailtunnel logs to stderr/journald, so this is informational.
-    public var output: String?
 
     public init() {}
 }

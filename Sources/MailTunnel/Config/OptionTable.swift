@@ -130,6 +130,15 @@ public enum OptionTable {
     static let logLevel = Option.choice(
         "log-level", .daemon(\.logLevel), default: .value(.info), "lowest level logged",
         stunnel: .converted("debug") { value throws(OptionValueError) in try StunnelValues.logLevel(fromDebug: value).rawValue })
+    static let log = Option<LogDestination?>(
+        "log", "stderr|syslog|journal|FILE", .daemon(\.log),
+        default: .unset(nil, meaning: "stderr on a terminal or under systemd, else syslog if /dev/log exists"),
+        "where log lines go; a FILE is reopened on SIGUSR1 (logrotate)",
+        stunnel: .same("output", globalOnly: true),
+        parse: { value, _ throws(OptionValueError) in try LogDestination(parsing: value) },
+        render: { $0.map { [$0.description] } ?? [] })
+    static let logFormat = Option.choice("log-format", .daemon(\.logFormat), default: .value(.text),
+                                         "text (key=value) or json (one object per line, same fields)")
     static let stateDir = Option.text("state-dir", "DIR", .daemon(\.stateDir),
                                       unset: "$STATE_DIRECTORY, else /var/lib/mailtunnel",
                                       "where the generated self-signed certificate is kept")
@@ -141,7 +150,7 @@ public enum OptionTable {
         auth.spec, saslService.spec, saslConfigDir.spec, xclient.spec, proxyProtocol.spec, acceptProxyProtocol.spec,
         acceptProxyFrom.spec, handshakeTimeout.spec, connectTimeout.spec, idleTimeout.spec, maxConnections.spec,
         maxConnectionsPerIP.spec, shutdownGrace.spec, metrics.spec, user.spec, group.spec, pidFile.spec,
-        logLevel.spec, stateDir.spec,
+        logLevel.spec, log.spec, logFormat.spec, stateDir.spec,
     ]
 
     /// Keys are matched case-insensitively, as stunnel matches its own.

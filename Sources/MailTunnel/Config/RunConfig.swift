@@ -1,3 +1,5 @@
+import MailTunnelProtocols
+
 /// Everything the executable needs: what to do, the listeners, and the process settings.
 public struct RunConfig: Sendable, Equatable {
     public enum Mode: Sendable, Equatable {
@@ -14,11 +16,14 @@ public struct RunConfig: Sendable, Equatable {
     public var mode: Mode
     public var listeners: [ListenerConfig]
     public var daemon: DaemonSettings
+    /// Accepted, but worth an operator's look: logged at start and printed by `--check`.
+    public var warnings: [ConfigError]
 
-    public init(mode: Mode, listeners: [ListenerConfig], daemon: DaemonSettings) {
+    public init(mode: Mode, listeners: [ListenerConfig], daemon: DaemonSettings, warnings: [ConfigError] = []) {
         self.mode = mode
         self.listeners = listeners
         self.daemon = daemon
+        self.warnings = warnings
     }
 
     /// The single entry point for the executable: `arguments` is argv without the program name.
@@ -36,6 +41,7 @@ public struct RunConfig: Sendable, Equatable {
         var errors = argumentErrors
         var raw: [RawListener] = []
         var daemon = DaemonSettings()
+        var warnings: [ConfigError] = []
         for path in parsed.configFiles {
             let (document, fileErrors) = ConfigFileParser.load(path: path)
             errors += fileErrors
@@ -46,7 +52,7 @@ public struct RunConfig: Sendable, Equatable {
             errors += fileErrors
             raw += translation.listeners
             daemon.foreground = translation.foreground ?? daemon.foreground
-            daemon.output = translation.output ?? daemon.output
+            warnings += translation.warnings
         }
         let fromFiles = !parsed.configFiles.isEmpty || !parsed.stunnelConfigFiles.isEmpty
         if fromFiles {
@@ -59,7 +65,9 @@ public struct RunConfig: Sendable, Equatable {
             errors.append(ConfigError(.commandLine, key: nil,
                                       "nothing to run; give --accept and --connect, --config FILE or --stunnel-config FILE"))
         }
-        return try assemble(raw, daemon: daemon, mode: parsed.check ? .check : .run, earlierErrors: errors)
+        var run = try assemble(raw, daemon: daemon, mode: parsed.check ? .check : .run, earlierErrors: errors)
+        run.warnings = warnings + run.warnings
+        return run
     }
 
     /// Parses native config text, e.g. `--check` output pasted back, or a file's contents in tests.
@@ -89,7 +97,18 @@ public struct RunConfig: Sendable, Equatable {
                                       "\(metrics) is already accepted by listener [\(clash.0.config.name)]"))
         }
         if !errors.isEmpty { throw ConfigErrors(readingOrder(errors)) }
-        return RunConfig(mode: mode, listeners: built.map(\.0.config), daemon: settings)
+        return RunConfig(mode: mode, listeners: built.map(\.0.config), daemon: settings,
+                         warnings: built.compactMap { unnamedProtocolWarning($0.0, declaredAt: $0.1.location) })
+    }
+
+    /// A listener on a port that names no mail protocol silently relays bytes (`protocol none`): no STARTTLS,
+    /// no protocol replies. Usually a typo or a forgotten key, so it is said at start.
+    static func unnamedProtocolWarning(_ built: ListenerBuilder.Built, declaredAt origin: ConfigLocation) -> ConfigError? {
+        guard built.locations["protocol"] == nil, built.config.protocol == .none else { return nil }
+        return ConfigError(built.locations["accept"]?.location ?? origin, key: nil,
+                           "listener [\(built.config.name)]: no protocol given and port \(built.config.accept.port) "
+                           + "is not a mail port, so it relays bytes only (protocol none); set protocol = imap, pop3, "
+                           + "smtp or none")
     }
 
     /// Errors in the order an operator reads them: command line first, then each file in the order given,

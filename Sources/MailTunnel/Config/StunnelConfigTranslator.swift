@@ -6,8 +6,8 @@ struct StunnelTranslation: Sendable {
     var listeners: [RawListener] = []
     /// stunnel `foreground = yes|quiet` (true) or `no` (false); nil when not given.
     var foreground: Bool?
-    /// stunnel `output = FILE`: where stunnel logged.
-    var output: String?
+    /// Lines accepted although they change nothing (`options = NO_SSLv3`), each saying why: logged at start.
+    var warnings: [ConfigError] = []
 }
 
 /// Translates the mail subset of stunnel.conf into native assignments, with stunnel's semantics
@@ -15,7 +15,7 @@ struct StunnelTranslation: Sendable {
 /// - option names are case-insensitive; `#` and `;` start comment lines; there are no trailing comments;
 /// - options before the first `[service]` are defaults for every service, and repeatable ones
 ///   (`connect`, `checkHost`, `checkEmail`) accumulate from the defaults into each service;
-/// - `pid`, `setuid`, `setgid`, `foreground`, `output` are global-only; `pid =` (empty) means no pid file;
+/// - `pid`, `setuid`, `setgid`, `foreground`, `output` (-> `log`) are global-only; `pid =` (empty) means no pid file;
 /// - `accept = 993` binds all interfaces, `connect = 143` means localhost; stunnel splits HOST:PORT at the
 ///   last colon, so `:::993` is IPv6 any;
 /// - `verify = 0..4` sets request/require/verifyChain/verifyPeer; `verifyChain`, `verifyPeer`, `requireCert`
@@ -121,7 +121,6 @@ enum StunnelConfigTranslator {
             default: throw OptionValueError("the argument needs to be either 'yes', 'quiet' or 'no', got '\(value)'")
             }
         },
-        "output": { value, translation in translation.output = value },
         "failover": { value, _ throws(OptionValueError) in
             switch value.lowercased() {
             case "prio": break  // mailtunnel always tries backends in the order given
@@ -135,7 +134,7 @@ enum StunnelConfigTranslator {
             }
         },
     ]
-    private static let stunnelOnlyGlobal: Set<String> = ["foreground", "output"]
+    private static let stunnelOnlyGlobal: Set<String> = ["foreground"]
 
     /// One stunnel line, translated by the declarations that carry its key.
     private static func translateLine(_ written: String, _ value: String, _ location: ConfigLocation,
@@ -145,6 +144,11 @@ enum StunnelConfigTranslator {
         if let handle = stunnelOnly[name] {
             if stunnelOnlyGlobal.contains(name), !isGlobal { throw globalOnly }
             return try handle(value, &translation)
+        }
+        if StunnelNoEffectOptions.keys.contains(name) {
+            let why = try StunnelNoEffectOptions.reason(key: name, value: value)
+            translation.warnings.append(ConfigError(location, key: written, "has no effect: \(why)"))
+            return
         }
         let targets = OptionTable.options(stunnelKey: written)
         guard !targets.isEmpty else {

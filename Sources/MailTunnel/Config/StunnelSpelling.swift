@@ -75,8 +75,8 @@ enum StunnelValues {
         case "0", "emerg", "1", "alert", "2", "crit": return .critical
         case "3", "err": return .error
         case "4", "warning": return .warning
-        case "5", "notice": return .notice
-        case "6", "info": return .info
+        // stunnel logs each connection at notice (its default level, 5); mailtunnel logs them at info.
+        case "5", "notice", "6", "info": return .info
         case "7", "debug": return .debug
         default: throw OptionValueError("expected a syslog level (emerg..debug or 0-7), got '\(value)'")
         }

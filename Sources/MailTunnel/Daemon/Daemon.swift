@@ -21,14 +21,19 @@ public final class Daemon: @unchecked Sendable {
     private var reloadArguments: [String] = []
     private var daemonSettings = DaemonSettings()
     private var stopping = false
+    private var closingEverything = false
     /// Per-listener counters by name, surviving reloads.
     private var stats: [String: ListenerStats] = [:]
     /// Per-listener admission state (connection counts, auth-failure bans) by name, surviving reloads.
     private var admissions: [String: Admission] = [:]
     private var metricsServer: MetricsServer?
 
-    public init(logger: Logger) {
+    /// The log file SIGUSR1 reopens (stderr: nothing to reopen).
+    private let logSink: LogSink
+
+    public init(logger: Logger, logSink: LogSink = .standardError) {
         self.logger = logger
+        self.logSink = logSink
     }
 
     /// Builds everything, binds, drops privileges, reports ready, and never returns.
@@ -109,14 +114,29 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func installSignals() {
-        for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
+        for signalNumber in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: control)
             source.setEventHandler { [self] in
-                if signalNumber == SIGHUP { reload() } else { beginShutdown() }
+                switch signalNumber {
+                case SIGHUP: reload()
+                case SIGUSR1: reopenLog()
+                default: beginShutdown(signal: signalNumber)
+                }
             }
             source.resume()
             signalSources.append(source)
+        }
+    }
+
+    /// SIGUSR1 (as for stunnel): logrotate moved the log file; write to a fresh one at the same path.
+    private func reopenLog() {
+        guard let path = logSink.path else { return }
+        do {
+            try logSink.reopen()
+            logger.info("log file reopened", metadata: ["path": "\(path)"])
+        } catch {
+            logger.error("cannot reopen the log file, still writing to the old one", metadata: ["error": "\(error)"])
         }
     }
 
@@ -177,8 +197,14 @@ public final class Daemon: @unchecked Sendable {
 
     /// SIGTERM/SIGINT: stop accepting now, let sessions finish within the grace period, then close the rest
     /// with each protocol's goodbye.
-    private func beginShutdown() {
-        guard !stopping else { return }
+    /// A second SIGTERM or a SIGINT during the grace closes everything at once: an operator who asks twice
+    /// (or presses Ctrl-C) wants the process gone now, not in 60 s.
+    private func beginShutdown(signal signalNumber: Int32) {
+        if stopping {
+            logger.info("stopping now", metadata: ["connections": "\(liveConnections)",
+                                                   "signal": "\(signalNumber == SIGINT ? "SIGINT" : "SIGTERM")"])
+            return closeEverythingNow()
+        }
         stopping = true
         SystemdNotifier.notify("STOPPING=1")
         for listener in listeners { listener.stop() }
@@ -191,14 +217,19 @@ public final class Daemon: @unchecked Sendable {
 
     private func waitForSessions(until deadline: ContinuousClock.Instant) {
         if liveConnections == 0 { return exitNow() }
-        if ContinuousClock.now >= deadline {
-            for loop in loops {
-                loop.execute { for connection in loop.allConnections { connection.shutdownNow() } }
-            }
-            control.asyncAfter(deadline: .now() + .milliseconds(500)) { [self] in exitNow() }
-            return
-        }
+        if closingEverything { return }
+        if ContinuousClock.now >= deadline { return closeEverythingNow() }
         control.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in waitForSessions(until: deadline) }
+    }
+
+    /// Every session gets its protocol's goodbye; whatever has not closed half a second later goes with the process.
+    private func closeEverythingNow() {
+        guard !closingEverything else { return }
+        closingEverything = true
+        for loop in loops {
+            loop.execute { for connection in loop.allConnections { connection.shutdownNow() } }
+        }
+        control.asyncAfter(deadline: .now() + .milliseconds(500)) { [self] in exitNow() }
     }
 
     private func exitNow() {

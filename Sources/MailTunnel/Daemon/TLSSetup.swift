@@ -51,11 +51,16 @@ enum TLSSetup {
                            metadata: ["listener": "\(config.name)", "path": "\(path)", "error": "\(why)"])
         }
         let context = try TLSContext(settings: settings)
-        let selfSigned = config.cert == nil
-        logger.info(selfSigned ? "self-signed certificate" : "certificate", metadata: [
+        let metadata: Logger.Metadata = [
             "listener": "\(config.name)", "path": "\(context.settings.certificateChainFile)",
             "subject": "\(context.subject)", "fingerprint": "\(context.fingerprint)",
-        ])
+        ]
+        // Clients will warn about (or refuse) a self-signed certificate: fine for a test, not for service.
+        if config.cert == nil {
+            logger.warning("self-signed certificate in use; set cert and key for production", metadata: metadata)
+        } else {
+            logger.info("certificate", metadata: metadata)
+        }
         return context
     }
 

@@ -3,15 +3,17 @@ import Glibc
 #endif
 public import Logging
 
-/// `2026-11-29T01:02:03.456Z info message key=value`: one event per line on stderr, written with a single
-/// write(2) so lines from several threads never interleave (journald and log files read it as is).
+/// `2026-11-29T01:02:03.456Z info message key=value`, or the same as one JSON object, one event per line on
+/// stderr or a log file (journald and log shippers read it as is).
 public struct LineLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
-    private let label: String
+    private let sink: LogSink
+    private let format: LogFormatName
 
-    public init(label: String, level: Logger.Level) {
-        self.label = label
+    public init(sink: LogSink = .standardError, format: LogFormatName = .text, level: Logger.Level) {
+        self.sink = sink
+        self.format = format
         self.logLevel = level
     }
 
@@ -21,10 +23,13 @@ public struct LineLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = Self.timestamp() + " " + event.level.rawValue + " " + LogLine.render(event, handlerMetadata: metadata)
-        line += "\n"
-        var bytes = Array(line.utf8)
-        _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+        switch format {
+        case .text:
+            sink.write(Self.timestamp() + " " + event.level.rawValue + " "
+                       + LogLine.render(event, handlerMetadata: metadata) + "\n")
+        case .json:
+            sink.write(LogLine.renderJSON(event, handlerMetadata: metadata, time: Self.timestamp()) + "\n")
+        }
     }
 
     static func timestamp() -> String {

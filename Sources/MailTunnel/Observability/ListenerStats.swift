@@ -16,14 +16,17 @@ final class ListenerStats: Sendable {
 
     init(name: String) { self.name = name }
 
-    func connectionEnded(bytesIn: Int, bytesOut: Int, reason: String, authFailures: Int) {
+    func connectionEnded(bytesIn: Int, bytesOut: Int, outcome: ConnectionOutcome, authFailures: Int) {
         active.subtract(1, ordering: .relaxed)
         self.bytesIn.add(bytesIn, ordering: .relaxed)
         self.bytesOut.add(bytesOut, ordering: .relaxed)
         if authFailures > 0 { self.authFailures.add(authFailures, ordering: .relaxed) }
-        if reason.hasPrefix("handshake") { handshakeFailures.add(1, ordering: .relaxed) }
-        if reason == "backend unavailable" { backendUnavailable.add(1, ordering: .relaxed) }
-        if reason.hasPrefix("too many") { refused.add(1, ordering: .relaxed) }
+        switch outcome {
+        case .ended: break
+        case .handshakeFailed: handshakeFailures.add(1, ordering: .relaxed)
+        case .backendUnavailable: backendUnavailable.add(1, ordering: .relaxed)
+        case .refused: refused.add(1, ordering: .relaxed)
+        }
     }
 
     /// Prometheus text exposition format, version 0.0.4.

@@ -9,9 +9,9 @@ enum LogFieldOrder {
         "loop", "listener", "accept", "connect", "protocol", "mode", "socket",
         "client", "tls", "cipher", "peer", "serial", "identity", "user", "backend",
         "path", "subject", "fingerprint", "address",
-        "in", "out", "failures", "duration", "reason", "via", "auth_failures", "unlogged_since_last",
+        "in", "out", "failures", "duration", "reason", "backend_error", "via", "auth_failures", "unlogged_since_last",
         "error", "retry_in_ms",
-        "limit", "needed", "uid", "gid", "listeners", "added", "removed", "connections", "grace",
+        "limit", "needed", "uid", "gid", "listeners", "added", "removed", "connections", "grace", "signal",
     ]
 
     private static let rank: [String: Int] = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })

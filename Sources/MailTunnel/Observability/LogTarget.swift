@@ -3,15 +3,14 @@ import Glibc
 #endif
 public import Logging
 
-/// Where log lines go. Mail servers on the seed's machines log to syslog (facility mail); under systemd or on a
-/// terminal stderr is right (journald reads it). `MAILTUNNEL_LOG=stderr|syslog` overrides the choice.
-public enum LogTarget: Sendable, Equatable {
-    case stderr
-    case syslog
-
-    public static func choose(forceStderr: Bool = false) -> LogTarget {
-        if let forced = getenv("MAILTUNNEL_LOG").map({ String(cString: $0) }) {
-            return forced == "syslog" ? .syslog : .stderr
+/// Where log lines go when `log` is not given. Mail servers on the seed's machines log to syslog (facility mail);
+/// under systemd or on a terminal stderr is right (journald reads it). `MAILTUNNEL_LOG=stderr|syslog|journal`
+/// chooses when the configuration does not.
+public enum LogTarget {
+    public static func choose(configured: LogDestination?, forceStderr: Bool = false) -> LogDestination {
+        if let configured { return configured }
+        if let forced = getenv("MAILTUNNEL_LOG").flatMap({ try? LogDestination(parsing: String(cString: $0)) }) {
+            return forced
         }
         if forceStderr || isatty(2) == 1 || stderrIsJournal() { return .stderr }
         // Without a syslog daemon there is nobody to read syslog; stderr at least reaches whoever started us.
@@ -26,10 +25,13 @@ public enum LogTarget: Sendable, Equatable {
         return String(cString: raw) == "\(info.st_dev):\(info.st_ino)"
     }
 
-    public func makeHandler(label: String, level: Logger.Level) -> any LogHandler {
-        switch self {
-        case .stderr: return LineLogHandler(label: label, level: level)
+    /// The handler factory for `LoggingSystem.bootstrap`; `sink` is the opened file for a `.file` destination.
+    public static func makeHandler(_ destination: LogDestination, sink: LogSink, format: LogFormatName,
+                                   level: Logger.Level) -> any LogHandler {
+        switch destination {
+        case .stderr, .file: return LineLogHandler(sink: sink, format: format, level: level)
         case .syslog: return SyslogLogHandler(level: level)
+        case .journal: return JournalLogHandler(level: level)
         }
     }
 }

@@ -8,6 +8,8 @@ struct BackendSide {
     /// The configured backend tried now; moves on when one fails.
     private(set) var index = 0
     private(set) var address: SocketAddress?
+    /// Why each backend tried before failed (`connect 127.0.0.1:143: Connection refused`), for the log line.
+    var failures: [String] = []
     var readable = true
     var writable = true
 

@@ -49,7 +49,9 @@ extension Connection {
         connectNextBackend()
     }
 
+    /// Kept for the connection's own line, which says why at the default level; failover is debug detail.
     private func logBackendFailure(_ address: SocketAddress, _ why: String) {
+        backend.failures.append("connect \(address): \(why)")
         listener.logger.debug("backend failed", metadata: ["backend": "\(address)", "error": "\(why)"])
     }
 

@@ -150,7 +150,7 @@ final class Connection: DeadlineHolder {
         listener.leave(host: client.address.host, refused: admissionRefusal != nil)
         // (While a worker holds the dialogue, its user and failures are not known here.)
         if let machine = endedIn.dialogueMachine { collect(machine) }
-        listener.stats.connectionEnded(bytesIn: bytesIn, bytesOut: bytesOut, reason: reason.description,
+        listener.stats.connectionEnded(bytesIn: bytesIn, bytesOut: bytesOut, outcome: reason.outcome,
                                        authFailures: authFailures)
         logEnd(reason)
         client.tls = .none
@@ -183,6 +183,7 @@ final class Connection: DeadlineHolder {
             "duration": "\(formatSeconds(loop.now - startedAt))", "reason": "\(reason.description)",
         ]
         if client.origin != nil { fields["via"] = "\(client.address.description)" }
+        if !backend.failures.isEmpty { fields["backend_error"] = "\(backend.failures.joined(separator: "; "))" }
         if authFailures > 0 { fields["auth_failures"] = "\(authFailures)" }
         listener.logger.info("connection ended", metadata: fields)
     }

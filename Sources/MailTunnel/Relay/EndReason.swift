@@ -74,6 +74,16 @@ enum EndReason: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What the listener's counters count this end as.
+    var outcome: ConnectionOutcome {
+        switch self {
+        case .handshakeFailed, .handshakeTimeout: return .handshakeFailed
+        case .backendUnavailable: return .backendUnavailable
+        case .refused, .authenticationsPending: return .refused
+        default: return .ended
+        }
+    }
+
     /// The text a refused client reads in the protocol's refusal reply ("Handshake timeout").
     var refusalText: String { description.prefix(1).uppercased() + description.dropFirst() }
 }
