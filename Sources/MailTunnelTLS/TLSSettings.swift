@@ -7,6 +7,11 @@ public struct TLSSettings: Sendable, Equatable {
     public var privateKeyFile: String
     public var certificateChainPEM: [UInt8]?
     public var privateKeyPEM: [UInt8]?
+    /// The first pair's OCSP response (see `TLSIdentity`).
+    public var ocspFile: String?
+    public var ocspDER: [UInt8]?
+    /// Pairs after the first: chosen by SNI, or served beside the first for the same names (RSA and ECDSA).
+    public var additionalIdentities: [TLSIdentity] = []
     /// 0x0303 for TLS 1.2, 0x0304 for TLS 1.3.
     public var minimumVersion: Int32
     public var ciphers: String

@@ -26,6 +26,8 @@ public final class Daemon: @unchecked Sendable {
     /// Per-listener admission state (connection counts, auth-failure bans) by name, surviving reloads.
     private var admissions: [String: Admission] = [:]
     private var metricsServer: MetricsServer?
+    /// Certificate renewals (file watches) and expiry warnings; created in `run`.
+    private var certificates: CertificateMonitor?
 
     public init(logger: Logger) {
         self.logger = logger
@@ -66,6 +68,13 @@ public final class Daemon: @unchecked Sendable {
             logger.info("metrics", metadata: ["address": "\(address)"])
         }
         if let pidFile = config.daemon.pidFile { try PidFile.write(pidFile) }
+        // Watches are added before the privilege drop: adding one needs read access to the directory.
+        control.sync {
+            let monitor = CertificateMonitor(queue: control, logger: logger, stateDir: config.daemon.stateDir)
+            monitor.isStopping = { [unowned self] in stopping }
+            for listener in listeners { monitor.watch(listener) }
+            certificates = monitor
+        }
         try Privileges.drop(user: config.daemon.user, group: config.daemon.group)
         if config.daemon.user != nil || config.daemon.group != nil {
             logger.info("privileges dropped", metadata: ["uid": "\(getuid())", "gid": "\(getgid())"])
@@ -75,6 +84,7 @@ public final class Daemon: @unchecked Sendable {
             metricsServer?.start()
             installSignals()
             startWatchdog()
+            certificates?.startExpiryChecks { [unowned self] in listeners }
         }
         SystemdNotifier.notify("READY=1\nSTATUS=serving \(listeners.count) listener(s)")
         dispatchMain()
@@ -82,8 +92,10 @@ public final class Daemon: @unchecked Sendable {
 
     /// Called from a utility queue; the listener list is read on the control queue.
     private func metricsText() -> String {
-        let current = control.sync { listeners.map(\.runtime.stats) }
-        return ListenerStats.render(current)
+        let (current, served) = control.sync {
+            (listeners.map(\.runtime.stats), listeners.map { ($0.runtime.config.name, $0.runtime.tls?.certificates ?? []) })
+        }
+        return ListenerStats.render(current) + CertificateMetrics.render(served)
     }
 
     private func logListening(_ config: ListenerConfig, inherited: Bool) {
@@ -138,6 +150,9 @@ public final class Daemon: @unchecked Sendable {
         for listener in plan.removed { listener.stop() }
         for listener in plan.added { listener.start() }
         listeners = plan.kept.map(\.0) + plan.added
+        certificates?.stateDir = plan.stateDir
+        for listener in plan.removed { certificates?.forget(listener) }
+        for listener in listeners { certificates?.watch(listener) }
         for listener in plan.added { logListening(listener.runtime.config, inherited: false) }
         logger.info("reloaded", metadata: [
             "listeners": "\(listeners.count)", "added": "\(plan.added.count)", "removed": "\(plan.removed.count)",
@@ -148,13 +163,14 @@ public final class Daemon: @unchecked Sendable {
         var kept: [(Listener, ListenerRuntime)] = []
         var added: [Listener] = []
         var removed: [Listener] = []
+        var stateDir: String?
     }
 
     /// A listener whose accept address is unchanged keeps its socket (no port closes during a reload);
     /// a changed or new accept address is bound before anything is committed.
     private func makeReloadPlan() throws -> ReloadPlan {
         let config = try RunConfig.load(arguments: reloadArguments)
-        var plan = ReloadPlan()
+        var plan = ReloadPlan(stateDir: config.daemon.stateDir)
         var bound: [[Int32]] = []
         do {
             for listenerConfig in config.listeners {
