@@ -72,8 +72,15 @@ public struct ListenerConfig: Sendable, Equatable {
     public var shutdownGrace: Double = OptionTable.shutdownGrace.defaultValue
 
     /// The first (default) certificate and its key; nil when a self-signed certificate is generated.
-    public var cert: String? { certs.first }
-    public var key: String? { keys.first ?? certs.first }
+    /// Setting either makes it the only one.
+    public var cert: String? {
+        get { certs.first }
+        set { certs = newValue.map { [$0] } ?? [] }
+    }
+    public var key: String? {
+        get { keys.first ?? certs.first }
+        set { keys = newValue.map { [$0] } ?? [] }
+    }
 
     /// `cert`, `key` and `ocsp-file` paired by position; a cert without a key line of its own holds its key.
     public var certificatePairs: [CertificatePair] {
