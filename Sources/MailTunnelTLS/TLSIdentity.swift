@@ -21,25 +21,21 @@ public struct TLSIdentity: Sendable, Equatable {
 }
 
 extension TLSSettings {
-    /// Every pair, the first (the default for clients without SNI or with an unknown name) first.
-    public var identities: [TLSIdentity] {
-        let first = TLSIdentity(certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile,
-                                certificateChainPEM: certificateChainPEM, privateKeyPEM: privateKeyPEM,
-                                ocspFile: ocspFile, ocspDER: ocspDER)
-        return [first] + additionalIdentities
+    // The first pair's fields, for code that serves one pair (client mode, the self-signed default, tests).
+    public var certificateChainFile: String {
+        get { identities[0].certificateChainFile }
+        set { identities[0].certificateChainFile = newValue }
     }
-
-    /// The same settings serving exactly these pairs (one SNI group), the first becoming the primary one.
-    public func serving(_ group: [TLSIdentity]) -> TLSSettings {
-        var copy = self
-        let first = group[0]
-        copy.certificateChainFile = first.certificateChainFile
-        copy.privateKeyFile = first.privateKeyFile
-        copy.certificateChainPEM = first.certificateChainPEM
-        copy.privateKeyPEM = first.privateKeyPEM
-        copy.ocspFile = first.ocspFile
-        copy.ocspDER = first.ocspDER
-        copy.additionalIdentities = Array(group.dropFirst())
-        return copy
+    public var privateKeyFile: String {
+        get { identities[0].privateKeyFile }
+        set { identities[0].privateKeyFile = newValue }
+    }
+    public var certificateChainPEM: [UInt8]? {
+        get { identities[0].certificateChainPEM }
+        set { identities[0].certificateChainPEM = newValue }
+    }
+    public var privateKeyPEM: [UInt8]? {
+        get { identities[0].privateKeyPEM }
+        set { identities[0].privateKeyPEM = newValue }
     }
 }

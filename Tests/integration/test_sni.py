@@ -66,12 +66,16 @@ def test_rsa_and_ecdsa_side_by_side(mailtunnel, echo_port, certs):
     assert "O = first" in served(mt.accept_port, "a.test")[0]
 
 
-def test_check_lists_each_pair(mailtunnel_bin, workdir, certs):
+def check(mailtunnel_bin, workdir, pairs: str) -> subprocess.CompletedProcess:
     config = workdir / "sni.conf"
+    config.write_text(f"[imaps]\naccept = 127.0.0.1:9993\nconnect = 143\n{pairs}")
+    return subprocess.run([mailtunnel_bin, "--check", "--config", str(config)], capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_check_lists_each_pair(mailtunnel_bin, workdir, certs):
     a, b = certs["a"], certs["b"]
-    config.write_text(f"[imaps]\naccept = 127.0.0.1:9993\nconnect = 143\n"
-                      f"cert = {a.chain}\nkey = {a.key}\ncert = {b.chain}\nkey = {b.key}\n")
-    r = subprocess.run([mailtunnel_bin, "--check", "--config", str(config)], capture_output=True, text=True, timeout=30)
+    r = check(mailtunnel_bin, workdir, f"cert = {a.chain}\nkey = {a.key}\ncert = {b.chain}\nkey = {b.key}\n")
     assert r.returncode == 0, r.stderr
     assert f"cert = {a.chain}\ncert = {b.chain}\nkey = {a.key}\nkey = {b.key}\n" in r.stdout
     pair_lines = [l for l in r.stdout.splitlines() if l.startswith("# pair ")]
@@ -82,10 +86,7 @@ def test_check_lists_each_pair(mailtunnel_bin, workdir, certs):
 
 
 def test_keys_must_pair_with_certs(mailtunnel_bin, workdir, certs):
-    config = workdir / "unpaired.conf"
     a, b = certs["a"], certs["b"]
-    config.write_text(f"[imaps]\naccept = 127.0.0.1:9993\nconnect = 143\n"
-                      f"cert = {a.chain}\ncert = {b.chain}\nkey = {a.key}\n")
-    r = subprocess.run([mailtunnel_bin, "--check", "--config", str(config)], capture_output=True, text=True, timeout=30)
+    r = check(mailtunnel_bin, workdir, f"cert = {a.chain}\ncert = {b.chain}\nkey = {a.key}\n")
     assert r.returncode == 1
     assert "1 key line(s) for 2 cert line(s)" in r.stderr

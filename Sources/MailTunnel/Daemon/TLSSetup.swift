@@ -29,15 +29,14 @@ enum TLSSetup {
             clientCertificates: config.verify,
             caFile: config.caFile, caPath: config.caPath, crlFile: config.crlFile,
             verifyDepth: Int32(config.verifyDepth), sessionContext: "mailtunnel:" + config.name)
-        settings.ocspFile = pairs[0].ocspFile
-        settings.additionalIdentities = pairs.dropFirst().map {
+        settings.identities = pairs.map {
             TLSIdentity(certificateChainFile: $0.cert, privateKeyFile: $0.key, ocspFile: $0.ocspFile)
         }
         return settings
     }
 
     static func makeContext(_ config: ListenerConfig, stateDir: String?, logger: Logger) throws(TLSError) -> TLSContext {
-        let settings = try settings(config, stateDir: stateDir)
+        var settings = try settings(config, stateDir: stateDir)
         // Operators' certificate paths may be symbolic links (e.g. certbot's live/); the generated ones may not.
         let follow = config.cert != nil
         var reported: Set<String> = []
@@ -49,14 +48,14 @@ enum TLSSetup {
             }
             return contents.bytes
         }
-        var identities: [TLSIdentity] = []
-        for var identity in settings.identities {
-            identity.certificateChainPEM = try read(identity.certificateChainFile)
-            identity.privateKeyPEM = try read(identity.privateKeyFile)
-            identity.ocspDER = try identity.ocspFile.map { path throws(TLSError) in try read(path) }
-            identities.append(identity)
+        for index in settings.identities.indices {
+            settings.identities[index].certificateChainPEM = try read(settings.identities[index].certificateChainFile)
+            settings.identities[index].privateKeyPEM = try read(settings.identities[index].privateKeyFile)
+            settings.identities[index].ocspDER = try settings.identities[index].ocspFile.map { path throws(TLSError) in
+                try read(path)
+            }
         }
-        let context = try TLSContext(settings: settings.serving(identities))
+        let context = try TLSContext(settings: settings)
         context.onStapleExpiry { note in
             logger.warning("ocsp response not stapled", metadata: [
                 "listener": "\(config.name)", "path": "\(note.file)", "cert": "\(note.certificate)", "reason": "\(note.detail)",
