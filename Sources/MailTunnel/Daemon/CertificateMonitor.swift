@@ -23,11 +23,12 @@ final class CertificateMonitor {
     var stateDir: String?
     var isStopping: () -> Bool = { false }
 
-    init(queue: DispatchQueue, logger: Logger, stateDir: String?) {
+    /// `watcher` nil: inotify is unavailable, renewals need SIGHUP (FileWatcher logged why).
+    init(queue: DispatchQueue, logger: Logger, watcher: FileWatcher?, stateDir: String?) {
         self.queue = queue
         self.logger = logger
+        self.watcher = watcher
         self.stateDir = stateDir
-        watcher = FileWatcher(queue: queue, logger: logger)
     }
 
     /// Watches the listener's current files; call again whenever its runtime is replaced.

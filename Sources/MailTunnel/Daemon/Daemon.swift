@@ -26,7 +26,9 @@ public final class Daemon: @unchecked Sendable {
     /// Per-listener admission state (connection counts, auth-failure bans) by name, surviving reloads.
     private var admissions: [String: Admission] = [:]
     private var metricsServer: MetricsServer?
-    /// Certificate renewals (file watches) and expiry warnings; created in `run`.
+    /// inotify on the directories of files the daemon reloads when they change; nil where unavailable.
+    private var fileWatcher: FileWatcher?
+    /// Certificate renewals (through `fileWatcher`) and expiry warnings; created in `run`.
     private var certificates: CertificateMonitor?
 
     public init(logger: Logger) {
@@ -70,7 +72,9 @@ public final class Daemon: @unchecked Sendable {
         if let pidFile = config.daemon.pidFile { try PidFile.write(pidFile) }
         // Watches are added before the privilege drop: adding one needs read access to the directory.
         control.sync {
-            let monitor = CertificateMonitor(queue: control, logger: logger, stateDir: config.daemon.stateDir)
+            fileWatcher = FileWatcher(queue: control, logger: logger)
+            let monitor = CertificateMonitor(queue: control, logger: logger, watcher: fileWatcher,
+                                             stateDir: config.daemon.stateDir)
             monitor.isStopping = { [unowned self] in stopping }
             for listener in listeners { monitor.watch(listener) }
             certificates = monitor

@@ -38,7 +38,7 @@ final class FileWatcher: @unchecked Sendable {
     init?(queue: DispatchQueue, logger: Logger, debounce: DispatchTimeInterval = .milliseconds(200)) {
         let fd = mt_linux_inotify_init()
         guard fd >= 0 else {
-            logger.warning("cannot watch certificate files; reload them with SIGHUP",
+            logger.warning("cannot watch files for changes; reload with SIGHUP after changing them",
                            metadata: ["error": "\(String(cString: strerror(errno)))"])
             return nil
         }
@@ -93,7 +93,7 @@ final class FileWatcher: @unchecked Sendable {
             | IN_DELETE_SELF | IN_MOVE_SELF)
         let wd = mt_linux_inotify_add_watch(fd, directory, mask)
         guard wd >= 0 else {
-            logger.warning("cannot watch a directory for certificate renewals; reload with SIGHUP after a renewal",
+            logger.warning("cannot watch a directory for changes; reload with SIGHUP after changing files in it",
                            metadata: ["path": "\(directory)", "error": "\(String(cString: strerror(errno)))"])
             return false
         }
