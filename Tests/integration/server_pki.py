@@ -84,9 +84,10 @@ class ServerCA:
         openssl(*args, "-ndays", str(ndays))
         return out
 
-    def expired_ocsp_response(self, cert: ServerCert, out: Path) -> Path:
-        """A good answer for `cert` whose nextUpdate passed yesterday. `openssl ocsp` only sets nextUpdate in the
-        future, so this one is built with Python's cryptography package, signed by the same responder."""
+    def expired_ocsp_response(self, cert: ServerCert, out: Path, next_update_in: float = -86400) -> Path:
+        """A good answer for `cert` whose nextUpdate passed yesterday (or comes `next_update_in` seconds from now).
+        `openssl ocsp` sets nextUpdate in whole minutes or days ahead only, so this one is built with Python's
+        cryptography package, signed by the same responder."""
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.x509 import ocsp
@@ -97,7 +98,7 @@ class ServerCA:
         builder = ocsp.OCSPResponseBuilder().add_response(
             cert=load(cert.chain.with_suffix(".crt")), issuer=load(self.pem), algorithm=hashes.SHA1(),
             cert_status=ocsp.OCSPCertStatus.GOOD, this_update=now - dt.timedelta(days=8),
-            next_update=now - dt.timedelta(days=1), revocation_time=None, revocation_reason=None,
+            next_update=now + dt.timedelta(seconds=next_update_in), revocation_time=None, revocation_reason=None,
         ).responder_id(ocsp.OCSPResponderEncoding.HASH, load(responder.chain.with_suffix(".crt")))
         key = serialization.load_pem_private_key(responder.key.read_bytes(), password=None)
         out.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))

@@ -77,3 +77,38 @@ def test_crl_change_reloads(mailtunnel, backends, workdir, pki):
     mt.wait_for_log(r"certificate files changed, reloaded", since=mark, timeout=5)
     assert not tls_attempt(pki, mt.accept_port, pki.bob).admitted
     assert tls_attempt(pki, mt.accept_port, pki.alice).admitted
+
+
+def test_renewal_after_dropping_privileges(mailtunnel, echo_port, workdir):
+    """As documented: after `user = nobody`, renewed files must be readable by that user. Readable ones are picked
+    up; a root-only renewed key cannot be read, the copy read at start is used (warned), and the renewed
+    certificate does not load with it, so the old pair keeps serving."""
+    ca = ServerCA(workdir / "pki")
+    old = ca.issue("gen1", "/CN=mail.test/O=gen1", ["mail.test"])
+    new = ca.issue("gen2", "/CN=mail.test/O=gen2", ["mail.test"])
+    newest = ca.issue("gen3", "/CN=mail.test/O=gen3", ["mail.test"])
+    live = workdir / "live"
+    live.mkdir()
+    live.chmod(0o755)
+    cert, key = live / "fullchain.pem", live / "privkey.pem"
+    cert.write_bytes(old.chain.read_bytes())
+    key.write_bytes(old.key.read_bytes())
+    for path in (cert, key):
+        path.chmod(0o644)
+    mt = mailtunnel(echo_port, extra=["--user", "nobody", "--cert", str(cert), "--key", str(key)])
+    mt.wait_for_log(r"privileges dropped")
+
+    mark = mt.log_mark()
+    rename_into_place({cert: new.chain.read_bytes(), key: new.key.read_bytes()})   # 0644, as the umask gives
+    mt.wait_for_log(r"certificate files changed, reloaded", since=mark, timeout=5)
+    wait_until(lambda: "O = gen2" in served(mt.accept_port, "mail.test")[0], timeout=2.0, what="gen2 served")
+
+    mark = mt.log_mark()
+    private = live / ".privkey.pem.new"
+    private.write_bytes(newest.key.read_bytes())
+    private.chmod(0o600)
+    rename_into_place({cert: newest.chain.read_bytes()})
+    private.rename(key)
+    mt.wait_for_log(r"cannot re-read a file after dropping privileges", since=mark, timeout=5)
+    mt.wait_for_log(r"certificate files changed but do not load", since=mark, timeout=5)
+    assert "O = gen2" in served(mt.accept_port, "mail.test")[0]

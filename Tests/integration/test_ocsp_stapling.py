@@ -83,3 +83,16 @@ def test_changed_response_is_reread(mailtunnel, echo_port, ocsp, workdir):
     mt.wait_for_log(r"certificate files changed, reloaded", since=mark, timeout=5)
     wait_until(lambda: stapled(served(mt.accept_port, "a.test", ["-status"])[1], a.serial), timeout=5,
                what="the renewed OCSP response stapled")
+
+
+def test_response_expiring_while_running_stops_being_stapled(mailtunnel, echo_port, ocsp, workdir):
+    a = ocsp["a"]
+    short = ocsp["ca"].expired_ocsp_response(a, workdir / "a-short.der", next_update_in=4)
+    mt = mailtunnel(echo_port, extra=["--cert", str(a.chain), "--key", str(a.key), "--ocsp-file", str(short)])
+    assert stapled(served(mt.accept_port, "a.test", ["-status"])[1], a.serial)
+    # Its nextUpdate passes while the daemon runs: no longer stapled, logged once.
+    wait_until(lambda: NO_STAPLE in served(mt.accept_port, "a.test", ["-status"])[1], timeout=15,
+               what="the response past its nextUpdate no longer stapled")
+    served(mt.accept_port, "a.test", ["-status"])
+    lines = mt.find_log(r"ocsp response not stapled")
+    assert len(lines) == 1 and lines[0]["reason"].startswith("expired"), [l.raw for l in lines]
