@@ -8,3 +8,6 @@ int mt_linux_sock_nonblock(void) { return SOCK_NONBLOCK; }
 int mt_linux_sock_cloexec(void) { return SOCK_CLOEXEC; }
 
 ssize_t mt_linux_send_nosignal(int fd, const void *buf, size_t len) { return send(fd, buf, len, MSG_NOSIGNAL); }
+
+int mt_linux_inotify_init(void) { return inotify_init1(IN_NONBLOCK | IN_CLOEXEC); }
+int mt_linux_inotify_add_watch(int fd, const char *path, uint32_t mask) { return inotify_add_watch(fd, path, mask); }

@@ -15,8 +15,24 @@ int mt_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) { return (int)SS
 long mt_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
 long mt_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_session_cache_mode(ctx, mode); }
 long mt_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes) { return SSL_CTX_set_read_ahead(ctx, yes); }
-long mt_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *x509) { return SSL_CTX_add_extra_chain_cert(ctx, x509); }
 long mt_BIO_get_mem_data(BIO *bio, char **pp) { return BIO_get_mem_data(bio, pp); }
+long mt_SSL_CTX_add0_chain_cert(SSL_CTX *ctx, X509 *x509) { return SSL_CTX_add0_chain_cert(ctx, x509); }
+
+long mt_SSL_CTX_set_servername_callback(SSL_CTX *ctx, int (*callback)(SSL *, int *, void *), void *arg) {
+    SSL_CTX_set_tlsext_servername_arg(ctx, arg);
+    return SSL_CTX_set_tlsext_servername_callback(ctx, callback);
+}
+long mt_SSL_CTX_set_status_callback(SSL_CTX *ctx, int (*callback)(SSL *, void *), void *arg) {
+    SSL_CTX_set_tlsext_status_arg(ctx, arg);
+    return SSL_CTX_set_tlsext_status_cb(ctx, callback);
+}
+long mt_SSL_set_ocsp_response(SSL *ssl, unsigned char *der, long length) { return SSL_set_tlsext_status_ocsp_resp(ssl, der, length); }
+STACK_OF(X509) *mt_SSL_CTX_get0_chain_certs(SSL_CTX *ctx) {
+    STACK_OF(X509) *chain = NULL;
+    return SSL_CTX_get0_chain_certs(ctx, &chain) == 1 ? chain : NULL;
+}
+int mt_sk_X509_num(const STACK_OF(X509) *sk) { return sk_X509_num(sk); }
+X509 *mt_sk_X509_value(const STACK_OF(X509) *sk, int i) { return sk_X509_value(sk, i); }
 
 EVP_PKEY *mt_EVP_EC_gen_p256(void) { return EVP_EC_gen("P-256"); }
 

@@ -10,4 +10,5 @@
 #include <openssl/ec.h>
 #include <openssl/rand.h>
 #include <openssl/bio.h>
+#include <openssl/ocsp.h>
 #endif

@@ -1,5 +1,6 @@
 internal import COpenSSL
 internal import CMailTunnelShims
+import Synchronization
 
 /// Owns one `SSL_CTX`: identity, trust, versions, ciphers. Immutable once built, so sessions may be
 /// created from any thread (OpenSSL reference-counts the context for each `SSL`); a reload builds a new one.
@@ -9,29 +10,67 @@ public final class TLSContext: @unchecked Sendable {
     /// SHA-256 of the leaf certificate, `AB:CD:…`, for logs.
     public let fingerprint: String
     public let subject: String
+    /// The names this context's certificates carry (its SNI group, see `CertificateSelection`).
+    let names: [String]
+    /// The certificates this context serves, in the order given.
+    let ownCertificates: [CertificateSummary]
+    let staples: [OCSPStaple]
+    let ownOCSPNotes: [OCSPNote]
+    /// The contexts of the other SNI groups (only on the first), and every group's names, this one's first.
+    private(set) var siblings: [TLSContext] = []
+    private(set) var serverNameTable: [[String]] = []
+    private let stapleExpiryReporter = Mutex<(@Sendable (OCSPNote) -> Void)?>(nil)
 
-    public init(settings: TLSSettings) throws(TLSError) {
+    /// Every pair of `settings`; several name groups become one context per group behind SNI.
+    public convenience init(settings: TLSSettings) throws(TLSError) {
+        let groups = try CertificateSelection.groups(settings)
+        try self.init(settings: settings, serving: groups[0])
+        for group in groups.dropFirst() { siblings.append(try TLSContext(settings: settings, serving: group)) }
+        serverNameTable = [names] + siblings.map(\.names)
+        if !siblings.isEmpty { CertificateSelection.installServerNameCallback(self) }
+    }
+
+    init(settings: TLSSettings, serving group: CertificateSelection.Group) throws(TLSError) {
         ERR_clear_error()
         guard let ctx = SSL_CTX_new(TLS_server_method()) else {
             throw TLSError.fromErrorQueue("SSL_CTX_new")
         }
         self.context = ctx
         self.settings = settings
+        self.names = group.names
+        var loaded: [(identity: TLSIdentity, leaf: OpaquePointer, chain: [OpaquePointer])] = []
         do {
             try Self.configureProtocol(ctx, settings)
-            try Self.loadIdentity(ctx, settings)
+            for identity in group.identities { loaded.append(try Self.loadIdentity(ctx, identity)) }
             try ClientVerification.configure(ctx, settings)
         } catch {
             SSL_CTX_free(ctx)
             throw error
         }
-        guard let leaf = SSL_CTX_get0_certificate(ctx) else {
-            SSL_CTX_free(ctx)
-            throw TLSError(operation: "certificate", reasons: ["no certificate loaded"])
+        self.fingerprint = X509Inspector.sha256Fingerprint(loaded[0].leaf)
+        self.subject = X509Inspector.subjectLine(loaded[0].leaf)
+        self.ownCertificates = loaded.map { CertificateSummary(leaf: $0.leaf, path: $0.identity.certificateChainFile) }
+        let stapling = loaded.compactMap { OCSPStapling.prepare($0.identity, leaf: $0.leaf, chain: $0.chain) }
+        self.staples = stapling.compactMap(\.0)
+        self.ownOCSPNotes = stapling.map(\.1)
+        if !staples.isEmpty {
+            _ = mt_SSL_CTX_set_status_callback(ctx, OCSPStapling.statusCallback, Unmanaged.passUnretained(self).toOpaque())
         }
-        self.fingerprint = X509Inspector.sha256Fingerprint(leaf)
-        self.subject = X509Inspector.subjectLine(leaf)
     }
+
+    /// Every certificate served, all SNI groups.
+    public var certificates: [CertificateSummary] { ownCertificates + siblings.flatMap(\.ownCertificates) }
+
+    /// What became of each OCSP response at load.
+    public var ocspNotes: [OCSPNote] { ownOCSPNotes + siblings.flatMap(\.ownOCSPNotes) }
+
+    /// Called (once per response) when a handshake finds a stapled response past its nextUpdate.
+    public func onStapleExpiry(_ report: @escaping @Sendable (OCSPNote) -> Void) {
+        stapleExpiryReporter.withLock { $0 = report }
+        for sibling in siblings { sibling.onStapleExpiry(report) }
+    }
+
+    func reportStapleExpiry(_ note: OCSPNote) { stapleExpiryReporter.withLock { $0 }?(note) }
 
     deinit { SSL_CTX_free(context) }
 
@@ -45,6 +84,7 @@ public final class TLSContext: @unchecked Sendable {
         guard let ssl = SSL_new(context) else { throw TLSError.fromErrorQueue("SSL_new") }
         SSL_set_accept_state(ssl)
         let session = TLSSession(ssl: ssl, socket: socket) // frees the SSL when dropped
+        session.owner = self  // OpenSSL's SNI and OCSP callbacks reach this context through a plain pointer
         try session.attachSocket()
         return session
     }
@@ -77,7 +117,9 @@ public final class TLSContext: @unchecked Sendable {
         _ = SSL_CTX_set_session_id_context(ctx, sid, UInt32(sid.count))
     }
 
-    private static func loadIdentity(_ ctx: OpaquePointer, _ s: TLSSettings) throws(TLSError) {
+    /// Loads one pair into the slot of its key type; returns its leaf and chain (owned by the context).
+    private static func loadIdentity(_ ctx: OpaquePointer, _ s: TLSIdentity) throws(TLSError)
+        -> (identity: TLSIdentity, leaf: OpaquePointer, chain: [OpaquePointer]) {
         if let chain = s.certificateChainPEM, let key = s.privateKeyPEM {
             try loadChain(ctx, pem: chain, path: s.certificateChainFile)
             try loadKey(ctx, pem: key, path: s.privateKeyFile)
@@ -89,9 +131,12 @@ public final class TLSContext: @unchecked Sendable {
                 throw TLSError.fromErrorQueue("key \(s.privateKeyFile)")
             }
         }
-        guard SSL_CTX_check_private_key(ctx) == 1 else {
+        guard SSL_CTX_check_private_key(ctx) == 1, let leaf = SSL_CTX_get0_certificate(ctx) else {
             throw TLSError.fromErrorQueue("key \(s.privateKeyFile) does not match cert \(s.certificateChainFile)")
         }
+        let stack = mt_SSL_CTX_get0_chain_certs(ctx)
+        let chain = (0..<(stack.map { mt_sk_X509_num($0) } ?? 0)).compactMap { mt_sk_X509_value(stack, $0) }
+        return (s, leaf, chain)
     }
 
     /// What SSL_CTX_use_certificate_chain_file does, from bytes: the first certificate is the leaf, the rest
@@ -103,8 +148,9 @@ public final class TLSContext: @unchecked Sendable {
         defer { X509_free(leaf) }
         guard SSL_CTX_use_certificate(ctx, leaf) == 1 else { throw TLSError.fromErrorQueue("cert \(path)") }
         while let extra = PEM_read_bio_X509(bio, nil, nil, nil) {
-            // On success the context owns the certificate.
-            guard mt_SSL_CTX_add_extra_chain_cert(ctx, extra) == 1 else {
+            // On success the context owns the certificate; the chain belongs to this leaf's slot (RSA and ECDSA
+            // pairs in one context keep their own chains).
+            guard mt_SSL_CTX_add0_chain_cert(ctx, extra) == 1 else {
                 X509_free(extra)
                 throw TLSError.fromErrorQueue("cert \(path) chain")
             }
@@ -126,7 +172,7 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     /// A BIO holding its own copy of the bytes.
-    private static func memoryBIO(_ bytes: [UInt8]) -> OpaquePointer? {
+    static func memoryBIO(_ bytes: [UInt8]) -> OpaquePointer? {
         guard let bio = BIO_new(BIO_s_mem()) else { return nil }
         let written = bytes.withUnsafeBytes { BIO_write(bio, $0.baseAddress, Int32($0.count)) }
         guard written == Int32(bytes.count) else {

@@ -34,6 +34,8 @@ public final class TLSSession {
     var owed: [UInt8] = []
     /// True while a handshake step runs: writes and flushes are collected and sent once at its end.
     var holdingOutput = false
+    /// The context this session was made from, kept alive while OpenSSL may call back into it (SNI, OCSP).
+    var owner: AnyObject?
 
     /// Takes ownership of `ssl` (freed with the session).
     init(ssl: OpaquePointer, socket: Int32) {

@@ -3,10 +3,8 @@
 public struct TLSSettings: Sendable, Equatable {
     public enum ClientCertificatePolicy: String, Sendable, CaseIterable { case none, optional, require }
 
-    public var certificateChainFile: String
-    public var privateKeyFile: String
-    public var certificateChainPEM: [UInt8]?
-    public var privateKeyPEM: [UInt8]?
+    /// Every certificate/key pair, never empty; the first is the default (see `TLSIdentity`, `CertificateSelection`).
+    public var identities: [TLSIdentity]
     /// 0x0303 for TLS 1.2, 0x0304 for TLS 1.3.
     public var minimumVersion: Int32
     public var ciphers: String
@@ -26,8 +24,7 @@ public struct TLSSettings: Sendable, Equatable {
         caFile: String? = nil, caPath: String? = nil, crlFile: String? = nil, verifyDepth: Int32 = 9,
         sessionContext: String
     ) {
-        self.certificateChainFile = certificateChainFile
-        self.privateKeyFile = privateKeyFile
+        self.identities = [TLSIdentity(certificateChainFile: certificateChainFile, privateKeyFile: privateKeyFile)]
         self.minimumVersion = minimumVersion
         self.ciphers = ciphers
         self.ciphersuites = ciphersuites

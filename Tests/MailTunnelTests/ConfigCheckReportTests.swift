@@ -26,6 +26,7 @@ import MailTunnelProtocols
             starttls = no
             # cert is not set (default: self-signed, generated once in state-dir)
             # key is not set (default: the cert file)
+            # ocsp-file is not set (default: none)
             tls-min = 1.2
             ciphers = \(OptionTable.ciphers.defaultValue)
             # ciphersuites is not set (default: OpenSSL's)

@@ -5,7 +5,7 @@ import MailTunnelTLS
 
 @Suite struct ConfigOptionTests {
     static let specKeys = [
-        "accept", "connect", "protocol", "starttls", "cert", "key", "tls-min", "ciphers", "ciphersuites", "verify",
+        "accept", "connect", "protocol", "starttls", "cert", "key", "ocsp-file", "tls-min", "ciphers", "ciphersuites", "verify",
         "ca-file", "ca-path", "crl-file", "verify-depth", "allow-subject", "auth", "sasl-service", "sasl-config-dir",
         "xclient", "proxy-protocol", "accept-proxy-protocol", "accept-proxy-from", "handshake-timeout", "connect-timeout", "idle-timeout",
         "max-connections", "max-connections-per-ip", "shutdown-grace", "metrics", "user", "group", "pid-file",
@@ -15,7 +15,8 @@ import MailTunnelTLS
     @Test func everySpecKeyDeclaredExactlyOnce() {
         #expect(OptionTable.options.map(\.name) == Self.specKeys)
         #expect(Set(OptionTable.options.map(\.name)).count == OptionTable.options.count)
-        #expect(OptionTable.options.filter(\.repeatable).map(\.name) == ["connect", "allow-subject", "accept-proxy-from"])
+        #expect(OptionTable.options.filter(\.repeatable).map(\.name)
+                == ["connect", "cert", "key", "ocsp-file", "allow-subject", "accept-proxy-from"])
         #expect(OptionTable.options.filter { $0.scope == .daemon }.map(\.name)
                 == ["metrics", "user", "group", "pid-file", "log-level", "log", "log-format", "state-dir"])
     }
@@ -28,6 +29,7 @@ import MailTunnelTLS
         ("starttls", "yes", "yes", "maybe"),
         ("cert", "/etc/ssl/a.pem", "/etc/ssl/a.pem", ""),
         ("key", "/etc/ssl/a.key", "/etc/ssl/a.key", ""),
+        ("ocsp-file", "/etc/ssl/a.ocsp", "/etc/ssl/a.ocsp", ""),
         ("tls-min", "1.3", "1.3", "1.1"),
         ("ciphers", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", ""),
         ("ciphersuites", "TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384", ""),

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -20,5 +21,9 @@ int mt_linux_sock_cloexec(void);
 
 // send() that reports EPIPE instead of raising SIGPIPE, whatever the process's signal disposition.
 ssize_t mt_linux_send_nosignal(int fd, const void *buf, size_t len);
+
+// inotify, for watching certificate directories (FileWatcher); the IN_* masks are imported from the header.
+int mt_linux_inotify_init(void);
+int mt_linux_inotify_add_watch(int fd, const char *path, uint32_t mask);
 
 #endif

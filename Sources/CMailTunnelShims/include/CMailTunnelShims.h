@@ -25,8 +25,18 @@ int mt_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
 long mt_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 long mt_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
 long mt_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes);
-long mt_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *x509);
 long mt_BIO_get_mem_data(BIO *bio, char **pp);
+// Adds to the chain of the certificate slot set last (RSA and ECDSA each keep their own chain); owns x509 on success.
+long mt_SSL_CTX_add0_chain_cert(SSL_CTX *ctx, X509 *x509);
+
+// SNI and OCSP stapling callbacks (SSL_CTX_callback_ctrl / SSL_ctrl macros).
+long mt_SSL_CTX_set_servername_callback(SSL_CTX *ctx, int (*callback)(SSL *, int *, void *), void *arg);
+long mt_SSL_CTX_set_status_callback(SSL_CTX *ctx, int (*callback)(SSL *, void *), void *arg);
+long mt_SSL_set_ocsp_response(SSL *ssl, unsigned char *der, long length);
+// The chain of the certificate slot set last, and the stack accessors for it.
+STACK_OF(X509) *mt_SSL_CTX_get0_chain_certs(SSL_CTX *ctx);
+int mt_sk_X509_num(const STACK_OF(X509) *sk);
+X509 *mt_sk_X509_value(const STACK_OF(X509) *sk, int i);
 
 // XN_FLAG_RFC2253 is an expression of several macros.
 unsigned long mt_xn_flag_rfc2253(void);

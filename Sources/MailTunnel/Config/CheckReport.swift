@@ -24,6 +24,7 @@ public enum CheckReport {
             lines.append("")
             lines.append("[\(listener.name)]")
             lines += keyLines(SettingsDraft(listener: listener, daemon: run.daemon), scope: .listener)
+            lines += CertificateReport.lines(listener)
         }
         return lines.joined(separator: "\n") + "\n"
     }

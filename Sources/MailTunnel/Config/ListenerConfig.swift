@@ -28,6 +28,13 @@ public enum TLSMinimum: String, Sendable, CaseIterable {
 }
 public enum LogLevelName: String, Sendable, CaseIterable { case trace, debug, info, notice, warning, error, critical }
 
+/// One served certificate: its chain file, its key file and the OCSP response stapled for it.
+public struct CertificatePair: Sendable, Equatable {
+    public var cert: String
+    public var key: String
+    public var ocspFile: String?
+}
+
 /// One listener's effective settings. Each default is the one in the option's declaration in `OptionTable`;
 /// process-wide keys live in `DaemonSettings`, once for the whole process. Durations are in seconds.
 public struct ListenerConfig: Sendable, Equatable {
@@ -36,8 +43,10 @@ public struct ListenerConfig: Sendable, Equatable {
     public var connect: [HostPort]
     public var `protocol`: MailProtocol
     public var starttls: Bool = OptionTable.starttls.defaultValue
-    public var cert: String? = OptionTable.cert.defaultValue
-    public var key: String? = OptionTable.key.defaultValue
+    /// Paired in order (`certificatePairs`); the first pair is the default one.
+    public var certs: [String] = OptionTable.cert.defaultValue
+    public var keys: [String] = OptionTable.key.defaultValue
+    public var ocspFiles: [String] = OptionTable.ocspFile.defaultValue
     public var tlsMin: TLSMinimum = OptionTable.tlsMin.defaultValue
     public var ciphers: String = OptionTable.ciphers.defaultValue
     public var ciphersuites: String? = OptionTable.ciphersuites.defaultValue
@@ -61,6 +70,25 @@ public struct ListenerConfig: Sendable, Equatable {
     public var maxConnections: Int = OptionTable.maxConnections.defaultValue
     public var maxConnectionsPerIP: Int? = OptionTable.maxConnectionsPerIP.defaultValue
     public var shutdownGrace: Double = OptionTable.shutdownGrace.defaultValue
+
+    /// The first (default) certificate and its key; nil when a self-signed certificate is generated.
+    /// Setting either makes it the only one.
+    public var cert: String? {
+        get { certs.first }
+        set { certs = newValue.map { [$0] } ?? [] }
+    }
+    public var key: String? {
+        get { keys.first ?? certs.first }
+        set { keys = newValue.map { [$0] } ?? [] }
+    }
+
+    /// `cert`, `key` and `ocsp-file` paired by position; a cert without a key line of its own holds its key.
+    public var certificatePairs: [CertificatePair] {
+        certs.enumerated().map { index, cert in
+            CertificatePair(cert: cert, key: index < keys.count ? keys[index] : cert,
+                            ocspFile: index < ocspFiles.count ? ocspFiles[index] : nil)
+        }
+    }
 
     /// The peers whose PROXY header is honoured (the name the engine reads).
     public var trustedProxies: [IPNetwork] { acceptProxyFrom }

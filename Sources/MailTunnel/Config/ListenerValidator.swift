@@ -47,13 +47,21 @@ enum ListenerValidator {
         }
         if built.locations["key"] != nil && config.cert == nil {
             fail("key", "key without cert; give cert too (or neither, for a generated self-signed certificate)")
+        } else if built.locations["key"] != nil && config.keys.count != config.certs.count {
+            fail("key", "\(config.keys.count) key line(s) for \(config.certs.count) cert line(s); they pair in order, "
+                 + "so give one key per cert (or none when each cert file holds its key)")
+        }
+        if config.ocspFiles.count > config.certs.count {
+            fail("ocsp-file", "\(config.ocspFiles.count) ocsp-file line(s) for \(config.certs.count) cert line(s); "
+                 + "each pairs with the cert in the same position")
         }
 
-        for (key, path) in [("cert", config.cert), ("key", config.key), ("ca-file", config.caFile), ("crl-file", config.crlFile)] {
-            guard let path, built.locations[key] != nil else { continue }
+        let files = config.certs.map { ("cert", $0) } + config.keys.map { ("key", $0) } + config.ocspFiles.map { ("ocsp-file", $0) }
+            + [("ca-file", config.caFile), ("crl-file", config.crlFile)].compactMap { key, path in path.map { (key, $0) } }
+        for (key, path) in files where built.locations[key] != nil {
             // A reload after a privilege drop may no longer read a root-only cert or key: the copy kept from the
             // start is used then (KeyFiles), so only a file never read before must be readable now.
-            if let problem = unreadableFile(path), !(["cert", "key"].contains(key) && KeyFiles.shared.hasCopy(path)) {
+            if let problem = unreadableFile(path), !(["cert", "key", "ocsp-file"].contains(key) && KeyFiles.shared.hasCopy(path)) {
                 fail(key, problem)
             }
         }

@@ -32,10 +32,20 @@ public enum OptionTable {
         stunnel: .converted("protocol", shown: "protocol = imap|pop3|smtp") {
             StunnelValues.startTLSProtocol($0) == nil ? nil : "yes"
         })
-    static let cert = Option.text("cert", "FILE", .listener(\.cert), unset: "self-signed, generated once in state-dir",
-                                  "PEM server certificate chain", stunnel: .same("cert"))
-    static let key = Option.text("key", "FILE", .listener(\.key), unset: "the cert file", derived: { $0.listener.cert },
-                                 "PEM private key", stunnel: .same("key"))
+    /// Repeatable and paired with `key` and `ocsp-file` in order; stunnel's `cert`/`key` stay single (the translator).
+    static let cert = Option.list(
+        "cert", "FILE", .listener(\.certs), default: .unset([], meaning: "self-signed, generated once in state-dir"),
+        "PEM server certificate chain; repeat (paired in order with key) for SNI, the first is the default",
+        stunnel: .same("cert"), element: { value throws(OptionValueError) in [try nonEmpty(value, "FILE")] }, render: { $0 })
+    static let key = Option.list(
+        "key", "FILE", .listener(\.keys),
+        default: .derived([], rule: "the cert file", from: { $0.listener.certs.isEmpty ? nil : $0.listener.certs }),
+        "PEM private key of the cert in the same position", stunnel: .same("key"),
+        element: { value throws(OptionValueError) in [try nonEmpty(value, "FILE")] }, render: { $0 })
+    static let ocspFile = Option.list(
+        "ocsp-file", "FILE", .listener(\.ocspFiles), default: .unset([], meaning: "none"),
+        "DER OCSP response stapled for the cert in the same position; re-read when it changes",
+        element: { value throws(OptionValueError) in [try nonEmpty(value, "FILE")] }, render: { $0 })
     static let tlsMin = Option.choice(
         "tls-min", .listener(\.tlsMin), default: .value(.v1_2), "lowest TLS version accepted",
         stunnel: .converted("sslVersionMin") { value throws(OptionValueError) in
@@ -145,7 +155,7 @@ public enum OptionTable {
 
     /// In the order `--check`, `--help` and the README print them.
     public static let options: [OptionSpec] = [
-        accept.spec, connect.spec, `protocol`.spec, starttls.spec, cert.spec, key.spec, tlsMin.spec, ciphers.spec,
+        accept.spec, connect.spec, `protocol`.spec, starttls.spec, cert.spec, key.spec, ocspFile.spec, tlsMin.spec, ciphers.spec,
         ciphersuites.spec, verify.spec, caFile.spec, caPath.spec, crlFile.spec, verifyDepth.spec, allowSubject.spec,
         auth.spec, saslService.spec, saslConfigDir.spec, xclient.spec, proxyProtocol.spec, acceptProxyProtocol.spec,
         acceptProxyFrom.spec, handshakeTimeout.spec, connectTimeout.spec, idleTimeout.spec, maxConnections.spec,

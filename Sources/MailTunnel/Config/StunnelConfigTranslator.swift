@@ -106,8 +106,11 @@ enum StunnelConfigTranslator {
             }
             // Concatenated, not layered: stunnel's per-service values override defaults in order,
             // and its lists (connect, checkHost) accumulate.
+            // stunnel's cert and key are single: a service's own replaces the defaults' (natively they repeat, for SNI).
+            let replaced = Set(section.assignments.map(\.key)).intersection(singleValued)
+            let defaults = global.assignments.filter { !replaced.contains($0.key) }
             translation.listeners.append(RawListener(name: section.name ?? "", location: section.location,
-                                                     assignments: global.assignments + section.assignments + verify))
+                                                     assignments: defaults + section.assignments + verify))
         }
         return (translation, errors)
     }
@@ -159,6 +162,7 @@ enum StunnelConfigTranslator {
         for (option, key) in targets {
             switch key.conversion {
             case .same:
+                if singleValued.contains(option.name) { scope.assignments.removeAll { $0.key == option.name } }
                 scope.assignments.append(Assignment(key: option.name, value: value, location: location, writtenKey: written))
             case .value(let convert):
                 guard let native = try convert(value) else { continue }
@@ -169,6 +173,9 @@ enum StunnelConfigTranslator {
             }
         }
     }
+
+    /// Native options that repeat but whose stunnel key takes one value, a later line replacing an earlier one.
+    private static let singleValued: Set<String> = ["cert", "key"]
 
     private static let globalOnly = OptionValueError("is a global option; move it before the first [service]")
 

@@ -27,6 +27,10 @@ public final class Daemon: @unchecked Sendable {
     /// Per-listener admission state (connection counts, auth-failure bans) by name, surviving reloads.
     private var admissions: [String: Admission] = [:]
     private var metricsServer: MetricsServer?
+    /// inotify on the directories of files the daemon reloads when they change; nil where unavailable.
+    private var fileWatcher: FileWatcher?
+    /// Certificate renewals (through `fileWatcher`) and expiry warnings; created in `run`.
+    private var certificates: CertificateMonitor?
 
     /// The log file SIGUSR1 reopens (stderr: nothing to reopen).
     private let logSink: LogSink
@@ -71,6 +75,15 @@ public final class Daemon: @unchecked Sendable {
             logger.info("metrics", metadata: ["address": "\(address)"])
         }
         if let pidFile = config.daemon.pidFile { try PidFile.write(pidFile) }
+        // Watches are added before the privilege drop: adding one needs read access to the directory.
+        control.sync {
+            fileWatcher = FileWatcher(queue: control, logger: logger)
+            let monitor = CertificateMonitor(queue: control, logger: logger, watcher: fileWatcher,
+                                             stateDir: config.daemon.stateDir)
+            monitor.isStopping = { [unowned self] in stopping }
+            for listener in listeners { monitor.watch(listener) }
+            certificates = monitor
+        }
         try Privileges.drop(user: config.daemon.user, group: config.daemon.group)
         if config.daemon.user != nil || config.daemon.group != nil {
             logger.info("privileges dropped", metadata: ["uid": "\(getuid())", "gid": "\(getgid())"])
@@ -80,6 +93,7 @@ public final class Daemon: @unchecked Sendable {
             metricsServer?.start()
             installSignals()
             startWatchdog()
+            certificates?.startExpiryChecks { [unowned self] in listeners }
         }
         SystemdNotifier.notify("READY=1\nSTATUS=serving \(listeners.count) listener(s)")
         dispatchMain()
@@ -87,8 +101,10 @@ public final class Daemon: @unchecked Sendable {
 
     /// Called from a utility queue; the listener list is read on the control queue.
     private func metricsText() -> String {
-        let current = control.sync { listeners.map(\.runtime.stats) }
-        return ListenerStats.render(current)
+        let (current, served) = control.sync {
+            (listeners.map(\.runtime.stats), listeners.map { ($0.runtime.config.name, $0.runtime.tls?.certificates ?? []) })
+        }
+        return ListenerStats.render(current) + CertificateMetrics.render(served)
     }
 
     private func logListening(_ config: ListenerConfig, inherited: Bool) {
@@ -158,6 +174,9 @@ public final class Daemon: @unchecked Sendable {
         for listener in plan.removed { listener.stop() }
         for listener in plan.added { listener.start() }
         listeners = plan.kept.map(\.0) + plan.added
+        certificates?.stateDir = plan.stateDir
+        for listener in plan.removed { certificates?.forget(listener) }
+        for listener in listeners { certificates?.watch(listener) }
         for listener in plan.added { logListening(listener.runtime.config, inherited: false) }
         logger.info("reloaded", metadata: [
             "listeners": "\(listeners.count)", "added": "\(plan.added.count)", "removed": "\(plan.removed.count)",
@@ -168,13 +187,14 @@ public final class Daemon: @unchecked Sendable {
         var kept: [(Listener, ListenerRuntime)] = []
         var added: [Listener] = []
         var removed: [Listener] = []
+        var stateDir: String?
     }
 
     /// A listener whose accept address is unchanged keeps its socket (no port closes during a reload);
     /// a changed or new accept address is bound before anything is committed.
     private func makeReloadPlan() throws -> ReloadPlan {
         let config = try RunConfig.load(arguments: reloadArguments)
-        var plan = ReloadPlan()
+        var plan = ReloadPlan(stateDir: config.daemon.stateDir)
         var bound: [[Int32]] = []
         do {
             for listenerConfig in config.listeners {

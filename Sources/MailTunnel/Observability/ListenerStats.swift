@@ -51,7 +51,7 @@ final class ListenerStats: Sendable {
         return text
     }
 
-    private static func escape(_ label: String) -> String {
+    static func escape(_ label: String) -> String {
         label.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
     }

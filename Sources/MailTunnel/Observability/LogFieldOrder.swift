@@ -8,7 +8,8 @@ enum LogFieldOrder {
     static let keys: [String] = [
         "loop", "listener", "accept", "connect", "protocol", "mode", "socket",
         "client", "tls", "cipher", "peer", "serial", "identity", "user", "backend",
-        "path", "subject", "fingerprint", "address",
+        "path", "cert", "subject", "names", "key_type", "not_after", "days_left", "fingerprint", "status", "next_update",
+        "address",
         "in", "out", "failures", "duration", "reason", "backend_error", "via", "auth_failures", "unlogged_since_last",
         "error", "retry_in_ms",
         "limit", "needed", "uid", "gid", "listeners", "added", "removed", "connections", "grace", "signal",
