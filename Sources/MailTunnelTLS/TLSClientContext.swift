@@ -1,12 +1,21 @@
 internal import COpenSSL
+internal import CMailTunnelShims
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// The client end of TLS, for in-process tests of the server side (the engine's harness): `package`, so it is
-/// not part of the library's API and the daemon never uses it.
+/// The client end of TLS: mailtunnel's client mode (TLS towards the remote server), and the engine harness's
+/// test client. The server's certificate is always verified when trust is configured (the daemon always
+/// configures it: `ca-file`/`ca-path` or the system store), and its name checked per session.
+/// Resumption: the last resumable session per server name is kept and offered on the next connection.
 package final class TLSClientContext: @unchecked Sendable {
     private let context: OpaquePointer
+    /// Server name → the last resumable `SSL_SESSION` (one reference each, freed when replaced).
+    private let sessions = Mutex(KeptSessions())
 
     /// `caFile`: trust for the server's certificate (nil: not checked); `certificateFile`/`keyFile`: the
-    /// client certificate to present, if any.
+    /// client certificate to present, if any. (The engine harness's test client.)
     package init(caFile: String?, certificateFile: String? = nil, keyFile: String? = nil) throws(TLSError) {
         ERR_clear_error()
         guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw TLSError.fromErrorQueue("SSL_CTX_new") }
@@ -15,14 +24,48 @@ package final class TLSClientContext: @unchecked Sendable {
             guard SSL_CTX_load_verify_locations(ctx, caFile, nil) == 1 else { throw TLSError.fromErrorQueue("ca") }
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
         }
-        if let certificateFile {
-            guard SSL_CTX_use_certificate_chain_file(ctx, certificateFile) == 1,
-                  SSL_CTX_use_PrivateKey_file(ctx, keyFile ?? certificateFile, SSL_FILETYPE_PEM) == 1
-            else { throw TLSError.fromErrorQueue("client certificate") }
-        }
+        try Self.useCertificate(ctx, certificateFile, keyFile)
     }
 
-    deinit { SSL_CTX_free(context) }
+    /// Client mode: the server must present a certificate that verifies against `settings`' trust (or the
+    /// system store) and carries the name each session is made for.
+    package init(settings s: TLSClientSettings) throws(TLSError) {
+        ERR_clear_error()
+        guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw TLSError.fromErrorQueue("SSL_CTX_new") }
+        context = ctx
+        if s.caFile != nil || s.caPath != nil {
+            guard SSL_CTX_load_verify_locations(ctx, s.caFile, s.caPath) == 1 else {
+                throw TLSError.fromErrorQueue("ca-file \(s.caFile ?? s.caPath ?? "")")
+            }
+        } else if SSL_CTX_set_default_verify_paths(ctx) != 1 {
+            throw TLSError.fromErrorQueue("system trust store")
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+        SSL_CTX_set_verify_depth(ctx, s.verifyDepth)
+        guard mt_SSL_CTX_set_min_proto_version(ctx, s.minimumVersion) == 1 else {
+            throw TLSError.fromErrorQueue("tls-min")
+        }
+        guard SSL_CTX_set_cipher_list(ctx, s.ciphers) == 1 else { throw TLSError.fromErrorQueue("ciphers \(s.ciphers)") }
+        if let suites = s.ciphersuites {
+            guard SSL_CTX_set_ciphersuites(ctx, suites) == 1 else { throw TLSError.fromErrorQueue("ciphersuites \(suites)") }
+        }
+        // Sessions are kept by this class, not OpenSSL's internal cache (which a client does not search anyway).
+        _ = mt_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE))
+        try Self.useCertificate(ctx, s.certificateFile, s.keyFile)
+    }
+
+    private static func useCertificate(_ ctx: OpaquePointer, _ certificateFile: String?, _ keyFile: String?) throws(TLSError) {
+        guard let certificateFile else { return }
+        guard SSL_CTX_use_certificate_chain_file(ctx, certificateFile) == 1,
+              SSL_CTX_use_PrivateKey_file(ctx, keyFile ?? certificateFile, SSL_FILETYPE_PEM) == 1,
+              SSL_CTX_check_private_key(ctx) == 1
+        else { throw TLSError.fromErrorQueue("client certificate") }
+    }
+
+    deinit {
+        sessions.withLock { kept in kept.byName.values.forEach { SSL_SESSION_free($0) } }
+        SSL_CTX_free(context)
+    }
 
     /// A client-side session on a connected socket (blocking or not; the session's calls behave accordingly).
     package func makeSession(socket: Int32) throws(TLSError) -> TLSSession {
@@ -33,7 +76,54 @@ package final class TLSClientContext: @unchecked Sendable {
             throw TLSError.fromErrorQueue("SSL_set_fd")
         }
         SSL_set_connect_state(ssl)
-        // A plain socket BIO: the test client writes each flight at once (the server's coalescing is not wanted here).
+        // A plain socket BIO: each flight is written at once (the server's coalescing is not wanted here).
         return TLSSession(ssl: ssl, socket: socket)
     }
+
+    /// A session for the server `name`: its certificate must carry `name` (as a DNS name, or as an IP address
+    /// SAN when `name` is an address literal); a DNS name is also sent as SNI; a kept session for `name` is offered.
+    package func makeSession(socket: Int32, serverName name: String) throws(TLSError) -> TLSSession {
+        let session = try makeSession(socket: socket)
+        let ssl = session.ssl
+        if Self.isAddressLiteral(name) {
+            guard X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1 else {
+                throw TLSError.fromErrorQueue("verify-host \(name)")
+            }
+        } else {
+            SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS))
+            guard SSL_set1_host(ssl, name) == 1 else { throw TLSError.fromErrorQueue("verify-host \(name)") }
+            // SSL_set_tlsext_host_name is a macro over SSL_ctrl.
+            let sent = name.withCString { SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, Int(TLSEXT_NAMETYPE_host_name),
+                                                   UnsafeMutableRawPointer(mutating: $0)) }
+            guard sent == 1 else { throw TLSError.fromErrorQueue("SNI \(name)") }
+        }
+        sessions.withLock { kept in
+            if let previous = kept.byName[name] { _ = SSL_set_session(ssl, previous) }
+        }
+        return session
+    }
+
+    /// Keeps `session`'s current SSL_SESSION for the next connection to `name`, if it can be resumed (TLS 1.3
+    /// tickets arrive after the handshake: call this again once application data has been read).
+    package func keep(_ session: TLSSession, serverName name: String) {
+        guard let current = SSL_get1_session(session.ssl) else { return }
+        guard SSL_SESSION_is_resumable(current) == 1 else { return SSL_SESSION_free(current) }
+        sessions.withLock { kept in
+            if let previous = kept.byName[name] {
+                if previous == current { return SSL_SESSION_free(current) }
+                SSL_SESSION_free(previous)
+            }
+            kept.byName[name] = current
+        }
+    }
+
+    private static func isAddressLiteral(_ name: String) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 16)
+        return inet_pton(AF_INET, name, &buffer) == 1 || inet_pton(AF_INET6, name, &buffer) == 1
+    }
+}
+
+/// OpenSSL sessions are reference-counted and safe to share between threads; the lock around them orders use.
+private struct KeptSessions: @unchecked Sendable {
+    var byName: [String: OpaquePointer] = [:]
 }

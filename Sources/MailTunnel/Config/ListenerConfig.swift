@@ -36,6 +36,8 @@ public struct ListenerConfig: Sendable, Equatable {
     public var connect: [HostPort]
     public var `protocol`: MailProtocol
     public var starttls: Bool = OptionTable.starttls.defaultValue
+    public var client: Bool = OptionTable.client.defaultValue
+    public var verifyHost: String? = OptionTable.verifyHost.defaultValue
     public var cert: String? = OptionTable.cert.defaultValue
     public var key: String? = OptionTable.key.defaultValue
     public var tlsMin: TLSMinimum = OptionTable.tlsMin.defaultValue
