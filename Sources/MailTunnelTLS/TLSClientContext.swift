@@ -8,10 +8,12 @@ import Glibc
 /// The client end of TLS: mailtunnel's client mode (TLS towards the remote server), and the engine harness's
 /// test client. The server's certificate is always verified when trust is configured (the daemon always
 /// configures it: `ca-file`/`ca-path` or the system store), and its name checked per session.
-/// Resumption: the last resumable session per server name is kept and offered on the next connection.
+/// Resumption: each session (TLS 1.2) or ticket (TLS 1.3) the server hands out is kept per server name, as
+/// OpenSSL's new-session callback delivers it, and offered once to the next connection to that name (RFC 8446
+/// C.4: a client should not reuse a ticket).
 package final class TLSClientContext: @unchecked Sendable {
     private let context: OpaquePointer
-    /// Server name → the last resumable `SSL_SESSION` (one reference each, freed when replaced).
+    /// The kept sessions, and which server name each live connection is for.
     private let sessions = Mutex(KeptSessions())
 
     /// `caFile`: trust for the server's certificate (nil: not checked); `certificateFile`/`keyFile`: the
@@ -52,6 +54,12 @@ package final class TLSClientContext: @unchecked Sendable {
         // Sessions are kept by this class, not OpenSSL's internal cache (which a client does not search anyway).
         _ = mt_SSL_CTX_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE))
         try Self.useCertificate(ctx, s.certificateFile, s.keyFile)
+        // The callback finds this object through the context (which it owns, so the pointer never outlives it).
+        _ = SSL_CTX_set_ex_data(ctx, 0, Unmanaged.passUnretained(self).toOpaque())
+        SSL_CTX_sess_set_new_cb(ctx) { ssl, session in
+            guard let ssl, let session, let owner = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), 0) else { return 0 }
+            return Unmanaged<TLSClientContext>.fromOpaque(owner).takeUnretainedValue().received(session, on: ssl) ? 1 : 0
+        }
     }
 
     private static func useCertificate(_ ctx: OpaquePointer, _ certificateFile: String?, _ keyFile: String?) throws(TLSError) {
@@ -98,23 +106,29 @@ package final class TLSClientContext: @unchecked Sendable {
             guard sent == 1 else { throw TLSError.fromErrorQueue("SNI \(name)") }
         }
         sessions.withLock { kept in
-            if let previous = kept.byName[name] { _ = SSL_set_session(ssl, previous) }
+            kept.nameOf[Int(bitPattern: ssl)] = name
+            // Offered once: the server hands out a fresh one on every handshake, resumed or not.
+            if let previous = kept.byName.removeValue(forKey: name) {
+                _ = SSL_set_session(ssl, previous)
+                SSL_SESSION_free(previous)
+            }
         }
         return session
     }
 
-    /// Keeps `session`'s current SSL_SESSION for the next connection to `name`, if it can be resumed (TLS 1.3
-    /// tickets arrive after the handshake: call this again once application data has been read).
-    package func keep(_ session: TLSSession, serverName name: String) {
-        guard let current = SSL_get1_session(session.ssl) else { return }
-        guard SSL_SESSION_is_resumable(current) == 1 else { return SSL_SESSION_free(current) }
-        sessions.withLock { kept in
-            if let previous = kept.byName[name] {
-                if previous == current { return SSL_SESSION_free(current) }
-                SSL_SESSION_free(previous)
-            }
-            kept.byName[name] = current
+    /// The new-session callback: keeps `session` for the server `ssl` is connected to. True: the reference is ours.
+    private func received(_ session: OpaquePointer, on ssl: OpaquePointer) -> Bool {
+        guard SSL_SESSION_is_resumable(session) == 1 else { return false }
+        return sessions.withLock { kept in
+            guard let name = kept.nameOf[Int(bitPattern: ssl)] else { return false }
+            if let previous = kept.byName.updateValue(session, forKey: name) { SSL_SESSION_free(previous) }
+            return true
         }
+    }
+
+    /// The connection ends: no more sessions are taken from it.
+    package func forget(_ session: TLSSession) {
+        _ = sessions.withLock { kept in kept.nameOf.removeValue(forKey: Int(bitPattern: session.ssl)) }
     }
 
     private static func isAddressLiteral(_ name: String) -> Bool {
@@ -125,5 +139,8 @@ package final class TLSClientContext: @unchecked Sendable {
 
 /// OpenSSL sessions are reference-counted and safe to share between threads; the lock around them orders use.
 private struct KeptSessions: @unchecked Sendable {
+    /// Server name → the session to offer next (one reference each, freed when replaced or taken).
     var byName: [String: OpaquePointer] = [:]
+    /// Live client-mode connections (their `SSL*`) → the server name they are for.
+    var nameOf: [Int: String] = [:]
 }

@@ -13,6 +13,8 @@ struct BackendSide {
     var writable = true
     /// Client mode: the TLS session towards the server once its handshake is done; bytes then go through it.
     private(set) var session: TLSSession?
+    /// Client mode: the session from the start of its handshake (to release it at the end, however it went).
+    var tlsStarted: TLSSession?
     /// Client mode: whether that handshake resumed a kept session (for the log line).
     private(set) var resumed = false
     // TLS may need the opposite direction to make progress (as on the client side).

@@ -67,13 +67,13 @@ extension Connection {
         do { session = try context.makeSession(socket: backend.fd, serverName: serverName) } catch {
             return refuse(.serverTLSFailed("\(error)"))
         }
+        backend.tlsStarted = session
         enter(.securingServer(.handshaking(session, greeting: greeting)))
         continueSecuringServer()
     }
 
     private func serverSecured(_ session: TLSSession, greeting: [UInt8]) {
         backend.handshakeCompleted(session)
-        keepServerSession()
         listener.logger.debug("server TLS established", metadata: [
             "listener": "\(config.name)", "backend": "\(backend.address?.description ?? "-")",
             "server_tls": "\(session.version)", "cipher": "\(session.cipher)",
@@ -85,10 +85,9 @@ extension Connection {
         pumpRelay()
     }
 
-    /// Offers the server's session to the next connection (TLS 1.3 tickets arrive after the handshake, so this
-    /// runs again when the connection ends).
-    func keepServerSession() {
-        guard let session = backend.session, let context = listener.serverTLS else { return }
-        context.keep(session, serverName: serverName)
+    /// The connection ends: its TLS session towards the server hands out no more sessions to keep.
+    func forgetServerSession() {
+        guard let context = listener.serverTLS, let session = backend.tlsStarted else { return }
+        context.forget(session)
     }
 }

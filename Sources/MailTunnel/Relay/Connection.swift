@@ -138,7 +138,7 @@ final class Connection: DeadlineHolder {
     func finish(_ reason: EndReason) {
         if state.isClosed { return }
         client.sendCloseNotify() // only an established, unbroken session has one to send
-        keepServerSession()
+        forgetServerSession()
         backend.sendCloseNotify()
         let endedIn = state
         state = .closed
