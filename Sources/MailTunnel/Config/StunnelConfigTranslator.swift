@@ -28,7 +28,7 @@ struct StunnelTranslation: Sendable {
 /// - `TIMEOUTbusy` (seconds to wait for expected data; stunnel applies it to the handshake and
 ///   protocol negotiation) -> `handshake-timeout`; `TIMEOUTidle`, `TIMEOUTconnect` -> idle/connect timeouts.
 ///   Timeouts not given keep mailtunnel's defaults (not stunnel's 300s/12h), as `--check` shows;
-/// - `client = yes` is client mode (`client`); there the server's certificate is always verified;
+/// - `client = yes` is client mode (`client`); see `StunnelClientMode` for what verify and checkHost mean there;
 /// - `failover = prio` is mailtunnel's behaviour; `rr` and every option outside the subset are
 ///   errors naming the option and line, never silently ignored.
 /// Each native option's stunnel keys and value conversion are part of its declaration in `OptionTable`; this file
@@ -108,7 +108,8 @@ enum StunnelConfigTranslator {
             // Concatenated, not layered: stunnel's per-service values override defaults in order,
             // and its lists (connect, checkHost) accumulate.
             translation.listeners.append(RawListener(name: section.name ?? "", location: section.location,
-                                                     assignments: global.assignments + section.assignments + verify))
+                                                     assignments: StunnelClientMode.adapt(
+                                                        global.assignments + section.assignments + verify)))
         }
         return (translation, errors)
     }
