@@ -41,7 +41,7 @@ def test_server_mode_keys_are_refused_in_client_mode(mailtunnel_bin, workdir, li
 
 def test_verify_host_needs_client_mode(mailtunnel_bin, workdir):
     rc, out = check(mailtunnel_bin, workdir, "accept = 2525\nconnect = 25\nverify-host = mx.example\n")
-    assert rc == 1 and "client.conf:3: verify-host: " in out, out
+    assert rc == 1 and "client.conf:3: verify-host: " in out and "client mode" in out, out
 
 
 def test_stunnel_client_service_translates(mailtunnel_bin, workdir):
