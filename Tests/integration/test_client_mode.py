@@ -184,3 +184,17 @@ def test_second_connection_resumes_the_server_session(mailtunnel, postfix, sasl_
     # The readiness probe made the first, full handshake; each later connection resumes (a fresh ticket each time).
     assert [l.get("resumed") for l in lines] == ["yes", "yes"], [l.raw for l in lines]
     assert local.find_log(r"server TLS established .*resumed=no"), local.log_text()
+
+
+def test_client_certificate_is_presented_when_configured(mailtunnel, dovecot, pki):
+    port = dovecot.imap_port
+    provider = mailtunnel(connect=port, protocol="imap",
+                          extra=provider_flags(pki, False) + ["--verify", "require", "--ca-file", str(pki.root.pem)])
+    mark = provider.log_mark()
+    local = mailtunnel(connect=[f"localhost:{provider.accept_port}"], protocol="imap",
+                       extra=client_flags(pki, False, "--cert", str(pki.alice.chain), "--key", str(pki.alice.key)))
+    with imaplib.IMAP4("127.0.0.1", local.accept_port, timeout=30) as imap:
+        imap.login(dovecot.user, dovecot.password)
+    # Both the readiness probe's connection and the application's presented alice's certificate.
+    lines = provider.connection_ended(since=mark, count=2)
+    assert all(l.get("identity") == "alice" for l in lines), [l.raw for l in lines]
