@@ -55,27 +55,13 @@ struct BackendSide {
 
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOOutcome {
         guard let session else { return SocketIO.read(fd, into: buffer, readable: &readable, side: .backend) }
-        let result = session.read(into: buffer)
-        readWantsWrite = false
-        switch result {
-        case .bytes(let n): return .bytes(n)
-        case .wantRead: readable = false; return .wouldBlock
-        case .wantWrite: readWantsWrite = true; writable = false; return .wouldBlock
-        case .closed, .eof: return .eof
-        case .failed(let error): return .failed(.serverTLSError(error.reasons))
-        }
+        return SocketIO.read(session, into: buffer, readable: &readable, writable: &writable,
+                             readWantsWrite: &readWantsWrite, side: .backend)
     }
 
     mutating func write(_ buffer: UnsafeRawBufferPointer) -> IOOutcome {
         guard let session else { return SocketIO.write(fd, buffer, writable: &writable, side: .backend) }
-        let result = session.write(buffer)
-        writeWantsRead = false
-        switch result {
-        case .bytes(let n): return .bytes(n)
-        case .wantWrite: writable = false; return .wouldBlock
-        case .wantRead: writeWantsRead = true; readable = false; return .wouldBlock
-        case .closed, .eof: return .failed(.closedBy(.backend))
-        case .failed(let error): return .failed(.serverTLSError(error.reasons))
-        }
+        return SocketIO.write(session, buffer, readable: &readable, writable: &writable,
+                              writeWantsRead: &writeWantsRead, side: .backend)
     }
 }
