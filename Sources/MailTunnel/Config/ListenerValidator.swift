@@ -48,7 +48,7 @@ enum ListenerValidator {
         if !config.allowSubject.isEmpty && config.verify == .none {
             fail("allow-subject", "allow-subject needs verify = optional or require")
         }
-        errors += clientModeConflicts(config, fail: fail)
+        checkClientMode(config, fail: fail)
         if built.locations["key"] != nil && config.cert == nil {
             fail("key", "key without cert; give cert too (or neither, for a generated self-signed certificate)")
         }
@@ -68,10 +68,10 @@ enum ListenerValidator {
         return errors
     }
 
-    private static func clientModeConflicts(_ config: ListenerConfig, fail: (String, String) -> Void) -> [ConfigError] {
+    private static func checkClientMode(_ config: ListenerConfig, fail: (String, String) -> Void) {
         guard config.client else {
             if config.verifyHost != nil { fail("verify-host", "verify-host is for client mode (client = yes)") }
-            return []
+            return
         }
         let serverOnly: [(String, Bool)] = [
             ("verify", config.verify != .none), ("allow-subject", !config.allowSubject.isEmpty),
@@ -82,7 +82,6 @@ enum ListenerValidator {
             fail(key, "\(key) is for server mode; with client = yes the server's certificate is always verified "
                  + "(ca-file/ca-path or the system store, and verify-host)")
         }
-        return []
     }
 
     static func unreadableFile(_ path: String) -> String? {

@@ -35,7 +35,8 @@ extension Connection {
             while flushBackend(), toBackend.isEmpty, backend.readable {
                 let actions: [StartTLSClientDialogue.Action]
                 switch backend.read(into: loop.scratch) {
-                case .bytes(let n): actions = dialogue.receive(Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))[...])
+                case .bytes(let n):
+                    actions = dialogue.receive(Array(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))[...])
                 case .eof: actions = dialogue.serverClosed()
                 case .wouldBlock: return
                 case .failed(let why): return refuse(.serverTLSFailed(why.description))
@@ -55,8 +56,10 @@ extension Connection {
             case .wantRead: backend.readable = false
             case .wantWrite: backend.writable = false
             case .failed(let error):
+                // A certificate that did not verify says why in X509 terms, clearer than the handshake's alert.
                 let verify = session.verifyResultText
-                refuse(.serverTLSFailed((verify == "ok" ? error.reasons : ["certificate: \(verify)"]).joined(separator: "; ")))
+                let why = verify == "ok" ? error.reasons : ["certificate: \(verify)"]
+                refuse(.serverTLSFailed(why.joined(separator: "; ")))
             }
         }
     }
