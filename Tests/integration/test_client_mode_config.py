@@ -1,6 +1,7 @@
 """Client mode's configuration (issue 14) as `--check` shows it, and a server that injects plaintext after its
 STARTTLS reply (the mirror image of CVE-2011-0411), played by a small scripted fake."""
 import socket
+import ssl
 import threading
 
 import pytest
@@ -115,3 +116,52 @@ def test_plaintext_injected_after_the_starttls_reply_is_refused(mailtunnel, pki)
         assert all(l == b"" or l.startswith(b"EHLO ") or l == b"STARTTLS" for l in lines), fake.received
     finally:
         fake.stop()
+
+
+class RecordingTLSServer:
+    """Implicit TLS with the test PKI's `localhost` certificate; records the SNI each client sent, then greets."""
+
+    def __init__(self, pki):
+        self.port = free_port()
+        self.names: list[str | None] = []
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(pki.server.chain), str(pki.server.key))
+        self.ctx.sni_callback = lambda sock, name, ctx: self.names.append(name)
+        self.sock = socket.create_server(("127.0.0.1", self.port))
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            try:
+                conn.settimeout(10)
+                with self.ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.sendall(b"220 sni.example ESMTP\r\n")
+                    tls.recv(4096)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+        self.thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("host, sni", [("localhost", "localhost"), ("127.0.0.1", None)])
+def test_sni_is_the_host_name_and_never_an_address(mailtunnel, pki, host, sni):
+    server = RecordingTLSServer(pki)
+    try:
+        local = mailtunnel(connect=[f"{host}:{server.port}"], protocol="smtp",
+                           extra=["--client", "yes", "--ca-file", str(pki.root.pem)])
+        with tcp_connect("127.0.0.1", local.accept_port) as sock:
+            data, _ = recv_until(sock, lambda d: d.endswith(b"\r\n"), timeout=15)
+        assert data == b"220 sni.example ESMTP\r\n", data
+        assert server.names and set(server.names) == {sni}, server.names
+    finally:
+        server.stop()
