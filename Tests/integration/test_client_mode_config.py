@@ -56,12 +56,11 @@ def test_stunnel_client_service_translates(mailtunnel_bin, workdir):
         assert expected in out.splitlines(), f"{expected!r} missing:\n{out}"
 
 
-class InjectingSMTPServer:
-    """Greets, offers STARTTLS, and answers STARTTLS with `220` plus an injected reply in the same segment."""
+class FakeServer:
+    """A scripted server on a free port: `handle(conn)` runs for each connection, one at a time, on a thread."""
 
     def __init__(self):
         self.port = free_port()
-        self.received = bytearray()
         self.sock = socket.create_server(("127.0.0.1", self.port))
         self.sock.settimeout(0.2)
         self.stopping = False
@@ -76,28 +75,39 @@ class InjectingSMTPServer:
                 continue
             with conn:
                 conn.settimeout(10)
-                conn.sendall(b"220 fake.example ESMTP\r\n")
-                buf = b""
                 try:
-                    while True:
-                        data = conn.recv(4096)
-                        if not data:
-                            break
-                        self.received += data
-                        buf += data
-                        while b"\r\n" in buf:
-                            line, buf = buf.split(b"\r\n", 1)
-                            if line.upper().startswith(b"EHLO"):
-                                conn.sendall(b"250-fake.example\r\n250 STARTTLS\r\n")
-                            elif line.upper() == b"STARTTLS":
-                                conn.sendall(b"220 Ready\r\n250 2.1.0 injected\r\n")
+                    self.handle(conn)
                 except OSError:
                     pass
+
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def stop(self):
         self.stopping = True
         self.sock.close()
         self.thread.join(timeout=5)
+
+
+class InjectingSMTPServer(FakeServer):
+    """Greets, offers STARTTLS, and answers STARTTLS with `220` plus an injected reply in the same segment."""
+
+    def __init__(self):
+        self.received = bytearray()
+        super().__init__()
+
+    def handle(self, conn):
+        conn.sendall(b"220 fake.example ESMTP\r\n")
+        buf = b""
+        while data := conn.recv(4096):
+            self.received += data
+            buf += data
+            while b"\r\n" in buf:
+                line, buf = buf.split(b"\r\n", 1)
+                if line.upper().startswith(b"EHLO"):
+                    conn.sendall(b"250-fake.example\r\n250 STARTTLS\r\n")
+                elif line.upper() == b"STARTTLS":
+                    conn.sendall(b"220 Ready\r\n250 2.1.0 injected\r\n")
 
 
 def test_plaintext_injected_after_the_starttls_reply_is_refused(mailtunnel, pki):
@@ -118,39 +128,20 @@ def test_plaintext_injected_after_the_starttls_reply_is_refused(mailtunnel, pki)
         fake.stop()
 
 
-class RecordingTLSServer:
+class RecordingTLSServer(FakeServer):
     """Implicit TLS with the test PKI's `localhost` certificate; records the SNI each client sent, then greets."""
 
     def __init__(self, pki):
-        self.port = free_port()
         self.names: list[str | None] = []
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(str(pki.server.chain), str(pki.server.key))
         self.ctx.sni_callback = lambda sock, name, ctx: self.names.append(name)
-        self.sock = socket.create_server(("127.0.0.1", self.port))
-        self.sock.settimeout(0.2)
-        self.stopping = False
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def serve(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            try:
-                conn.settimeout(10)
-                with self.ctx.wrap_socket(conn, server_side=True) as tls:
-                    tls.sendall(b"220 sni.example ESMTP\r\n")
-                    tls.recv(4096)
-            except OSError:
-                pass
-
-    def stop(self):
-        self.stopping = True
-        self.sock.close()
-        self.thread.join(timeout=5)
+    def handle(self, conn):
+        with self.ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(b"220 sni.example ESMTP\r\n")
+            tls.recv(4096)
 
 
 @pytest.mark.parametrize("host, sni", [("localhost", "localhost"), ("127.0.0.1", None)])
