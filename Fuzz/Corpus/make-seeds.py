@@ -157,6 +157,22 @@ write("proxy-protocol", "v2-tcp6-ssl", p2(1, 0x21, v6, ssl))
 write("proxy-protocol", "v2-local", p2(0, 0x00, b""))
 write("proxy-protocol", "v2-unix", p2(1, 0x31, bytes(216)))
 
+# ---- client mode's upgrade towards a server: first byte 0 SMTP, 1 IMAP, 2 POP3, then the server's records ----
+CLIENT_SERVERS = {
+    0: [b"220-mx.example ESMTP\r\n220 mx.example ready\r\n",
+        b"250-mx.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n", b"220 2.0.0 Ready to start TLS\r\n"],
+    1: [b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] Dovecot ready.\r\n",
+        b"* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\nC1 OK done\r\n", b"C2 OK Begin TLS negotiation now.\r\n"],
+    2: [b"+OK Dovecot ready.\r\n", b"+OK\r\nCAPA\r\nTOP\r\nSTLS\r\nUIDL\r\n.\r\n", b"+OK Begin TLS\r\n"],
+}
+for proto, replies in CLIENT_SERVERS.items():
+    write("starttls-client", f"upgrade-{proto}", bytes([proto]) + records([(S, r) for r in replies]))
+    injected = replies[:-1] + [replies[-1] + b"250 injected\r\n"]
+    write("starttls-client", f"injected-{proto}", bytes([proto]) + records([(S, r) for r in injected]))
+    stripped = [r.replace(b"STARTTLS", b"XXXXXXXX").replace(b"STLS", b"XXXX") for r in replies]
+    write("starttls-client", f"stripped-{proto}", bytes([proto]) + records([(S, r) for r in stripped] + [(CLOSED, b"")]))
+
+
 # ---- configs ----
 for name in sorted(os.listdir(os.path.join(HERE, "../../Config"))):
     path = os.path.join(HERE, "../../Config", name)

@@ -24,6 +24,8 @@ import MailTunnelProtocols
             connect = 127.0.0.1:143
             protocol = imap
             starttls = no
+            client = no
+            # verify-host is not set (default: the connect host)
             # cert is not set (default: self-signed, generated once in state-dir)
             # key is not set (default: the cert file)
             # ocsp-file is not set (default: none)

@@ -7,7 +7,7 @@ import Testing
 @Suite struct ConfigDefaultsRenderTests {
     /// Options whose default is a note (unset, derived or required) rather than a value to print.
     static let noValueDefault = [
-        "accept", "connect", "protocol", "cert", "key", "ocsp-file", "ciphersuites", "ca-file", "ca-path", "crl-file",
+        "accept", "connect", "protocol", "verify-host", "cert", "key", "ocsp-file", "ciphersuites", "ca-file", "ca-path", "crl-file",
         "allow-subject", "sasl-config-dir", "user", "group", "pid-file", "log", "state-dir",
     ]
 

@@ -5,7 +5,7 @@ import MailTunnelTLS
 
 @Suite struct ConfigOptionTests {
     static let specKeys = [
-        "accept", "connect", "protocol", "starttls", "cert", "key", "ocsp-file", "tls-min", "ciphers", "ciphersuites", "verify",
+        "accept", "connect", "protocol", "starttls", "client", "verify-host", "cert", "key", "ocsp-file", "tls-min", "ciphers", "ciphersuites", "verify",
         "ca-file", "ca-path", "crl-file", "verify-depth", "allow-subject", "auth", "sasl-service", "sasl-config-dir",
         "xclient", "proxy-protocol", "accept-proxy-protocol", "accept-proxy-from", "handshake-timeout", "connect-timeout", "idle-timeout",
         "max-connections", "max-connections-per-ip", "shutdown-grace", "metrics", "user", "group", "pid-file",
@@ -27,6 +27,8 @@ import MailTunnelTLS
         ("connect", "mail.internal:143", "mail.internal:143", "*:143"),
         ("protocol", "POP3", "pop3", "nntp"),
         ("starttls", "yes", "yes", "maybe"),
+        ("client", "yes", "yes", "maybe"),
+        ("verify-host", "mail.example.org", "mail.example.org", ""),
         ("cert", "/etc/ssl/a.pem", "/etc/ssl/a.pem", ""),
         ("key", "/etc/ssl/a.key", "/etc/ssl/a.key", ""),
         ("ocsp-file", "/etc/ssl/a.ocsp", "/etc/ssl/a.ocsp", ""),

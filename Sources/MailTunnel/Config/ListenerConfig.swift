@@ -43,6 +43,8 @@ public struct ListenerConfig: Sendable, Equatable {
     public var connect: [HostPort]
     public var `protocol`: MailProtocol
     public var starttls: Bool = OptionTable.starttls.defaultValue
+    public var client: Bool = OptionTable.client.defaultValue
+    public var verifyHost: String? = OptionTable.verifyHost.defaultValue
     /// Paired in order (`certificatePairs`); the first pair is the default one.
     public var certs: [String] = OptionTable.cert.defaultValue
     public var keys: [String] = OptionTable.key.defaultValue

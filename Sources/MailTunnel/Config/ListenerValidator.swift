@@ -12,6 +12,9 @@ import MailTunnelTLS
 /// - `verify = optional` also needs ca-file or ca-path: a certificate cannot be verified without trust anchors.
 /// - `auth = certificate` needs `verify` optional or require, and `allow-subject` needs `verify` not none,
 ///   since both would otherwise silently admit nobody (or everybody).
+/// - client mode (`client = yes`) always verifies the server, so the server-mode keys about client
+///   certificates and the SMTP gate (`verify`, `allow-subject`, `crl-file`, `auth`, `xclient`, `proxy-protocol`)
+///   are errors there rather than silently meaning something else; `verify-host` is for client mode only.
 /// - `xclient` is smtp only, like `auth`; `sasl-service`/`sasl-config-dir` are accepted anywhere but only used by smtp.
 enum ListenerValidator {
     static func validate(_ built: ListenerBuilder.Built, declaredAt origin: ConfigLocation) -> [ConfigError] {
@@ -45,6 +48,7 @@ enum ListenerValidator {
         if !config.allowSubject.isEmpty && config.verify == .none {
             fail("allow-subject", "allow-subject needs verify = optional or require")
         }
+        checkClientMode(config, fail: fail)
         if built.locations["key"] != nil && config.cert == nil {
             fail("key", "key without cert; give cert too (or neither, for a generated self-signed certificate)")
         } else if built.locations["key"] != nil && config.keys.count != config.certs.count {
@@ -70,6 +74,25 @@ enum ListenerValidator {
             if let problem = unreadableDirectory(path) { fail(key, problem) }
         }
         return errors
+    }
+
+    private static func checkClientMode(_ config: ListenerConfig, fail: (String, String) -> Void) {
+        guard config.client else {
+            if config.verifyHost != nil { fail("verify-host", "verify-host is for client mode (client = yes)") }
+            return
+        }
+        let serverOnly: [(String, Bool)] = [
+            ("verify", config.verify != .none), ("allow-subject", !config.allowSubject.isEmpty),
+            ("crl-file", config.crlFile != nil), ("auth", config.auth != .none), ("xclient", config.xclient),
+            ("proxy-protocol", config.proxyProtocol != .none), ("ocsp-file", !config.ocspFiles.isEmpty),
+        ]
+        if config.certs.count > 1 {
+            fail("cert", "client mode presents one client certificate; cert is given \(config.certs.count) times")
+        }
+        for (key, given) in serverOnly where given {
+            fail(key, "\(key) is for server mode; with client = yes the server's certificate is always verified "
+                 + "(ca-file/ca-path or the system store, and verify-host)")
+        }
     }
 
     static func unreadableFile(_ path: String) -> String? {

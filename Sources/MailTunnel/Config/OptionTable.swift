@@ -32,6 +32,14 @@ public enum OptionTable {
         stunnel: .converted("protocol", shown: "protocol = imap|pop3|smtp") {
             StunnelValues.startTLSProtocol($0) == nil ? nil : "yes"
         })
+    static let client = Option.boolean(
+        "client", .listener(\.client), default: false,
+        "client mode: plaintext accepted locally (loopback unless accept names a host), TLS towards connect "
+            + "(implicit, or STARTTLS with starttls = yes)",
+        stunnel: .same("client"))
+    static let verifyHost = Option.text(
+        "verify-host", "NAME", .listener(\.verifyHost), unset: "the connect host",
+        "client mode: the name (or IP address) the server's certificate must carry; also sent as SNI")
     /// Repeatable and paired with `key` and `ocsp-file` in order; stunnel's `cert`/`key` stay single (the translator).
     static let cert = Option.list(
         "cert", "FILE", .listener(\.certs), default: .unset([], meaning: "self-signed, generated once in state-dir"),
@@ -155,7 +163,8 @@ public enum OptionTable {
 
     /// In the order `--check`, `--help` and the README print them.
     public static let options: [OptionSpec] = [
-        accept.spec, connect.spec, `protocol`.spec, starttls.spec, cert.spec, key.spec, ocspFile.spec, tlsMin.spec, ciphers.spec,
+        accept.spec, connect.spec, `protocol`.spec, starttls.spec, client.spec, verifyHost.spec, cert.spec, key.spec,
+        ocspFile.spec, tlsMin.spec, ciphers.spec,
         ciphersuites.spec, verify.spec, caFile.spec, caPath.spec, crlFile.spec, verifyDepth.spec, allowSubject.spec,
         auth.spec, saslService.spec, saslConfigDir.spec, xclient.spec, proxyProtocol.spec, acceptProxyProtocol.spec,
         acceptProxyFrom.spec, handshakeTimeout.spec, connectTimeout.spec, idleTimeout.spec, maxConnections.spec,

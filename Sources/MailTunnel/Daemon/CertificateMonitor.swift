@@ -33,7 +33,8 @@ final class CertificateMonitor {
 
     /// Watches the listener's current files; call again whenever its runtime is replaced.
     func watch(_ listener: Listener) {
-        guard let watcher else { return }
+        // Client mode serves no certificate; its client certificate and CA are re-read on SIGHUP.
+        guard let watcher, !listener.runtime.config.client else { return }
         let key = ObjectIdentifier(listener)
         let previous = watches[key]
         // Subscribe before cancelling, so directories watched by both keep their watch (made before the drop).

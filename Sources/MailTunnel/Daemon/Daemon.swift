@@ -111,22 +111,28 @@ public final class Daemon: @unchecked Sendable {
         logger.info("listening", metadata: [
             "listener": "\(config.name)", "accept": "\(config.accept)",
             "connect": "\(config.connect.map(\.description).joined(separator: ","))", "protocol": "\(config.protocol.rawValue)",
-            "mode": "\(config.starttls ? "starttls" : "implicit-tls")", "socket": "\(inherited ? "inherited" : "bound")",
+            "mode": "\(config.client ? "client-" : "")\(config.starttls ? "starttls" : "implicit-tls")", "socket": "\(inherited ? "inherited" : "bound")",
         ])
     }
 
     private func makeRuntime(_ config: ListenerConfig, stateDir: String?) throws -> ListenerRuntime {
         var backends: [SocketAddress] = []
+        var backendHosts: [String] = []
         for target in config.connect {
-            backends += try SocketAddress.resolve(host: target.host ?? "127.0.0.1", port: target.port, passive: false)
+            let host = target.host ?? "127.0.0.1"
+            let resolved = try SocketAddress.resolve(host: host, port: target.port, passive: false)
+            backends += resolved
+            backendHosts += resolved.map { _ in host }
         }
-        let context = try TLSSetup.makeContext(config, stateDir: stateDir, logger: logger)
+        // Client mode has no server side of its own: its TLS is towards the backends.
+        let context = config.client ? nil : try TLSSetup.makeContext(config, stateDir: stateDir, logger: logger)
+        let serverTLS = config.client ? try ServerTLSSetup.makeContext(config) : nil
         let counters = stats[config.name] ?? ListenerStats(name: config.name)
         stats[config.name] = counters
         let admission = admissions[config.name] ?? Admission()
         admissions[config.name] = admission
         return ListenerRuntime(config: config, backends: backends, tls: context, logger: logger, stats: counters,
-                               admission: admission)
+                               admission: admission, serverTLS: serverTLS, backendHosts: backendHosts)
     }
 
     private func installSignals() {

@@ -11,11 +11,15 @@ public enum MaterialCheck {
         let quiet = Logger(label: "mailtunnel.check") { _ in SwiftLogNoOpLogHandler() }
         var problems: [String] = []
         for listener in run.listeners {
-            // Without `cert` the daemon generates a self-signed certificate at start; --check writes nothing.
-            if listener.cert != nil {
-                do { _ = try TLSSetup.makeContext(listener, stateDir: run.daemon.stateDir, logger: quiet) } catch {
-                    problems.append("listener [\(listener.name)]: \(error)")
+            do {
+                if listener.client {
+                    _ = try ServerTLSSetup.makeContext(listener)   // the trust store and the client certificate
+                } else if listener.cert != nil {
+                    // Without `cert` the daemon generates a self-signed certificate at start; --check writes nothing.
+                    _ = try TLSSetup.makeContext(listener, stateDir: run.daemon.stateDir, logger: quiet)
                 }
+            } catch {
+                problems.append("listener [\(listener.name)]: \(error)")
             }
         }
         return problems

@@ -100,10 +100,5 @@ enum TLSSetup {
             + [config.caFile, config.caPath, config.crlFile].compactMap { $0 }
     }
 
-    static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return name.isEmpty ? "localhost" : name
-    }
+    static func hostName() -> String { HostName.current }
 }

@@ -18,9 +18,17 @@ final class ListenerRuntime: Sendable {
     let sessionSettings: SessionSettings
     let timeouts: ConnectionTimeouts
     private let tlsContext: Mutex<TLSContext?>
+    /// Client mode: TLS towards the servers (it keeps their sessions for resumption); nil in server mode.
+    let serverTLS: TLSClientContext?
+    /// The configured host each of `backends` came from (client mode checks the server's certificate for it).
+    let backendHosts: [String]
+    /// What client mode's SMTP EHLO says.
+    let localHostName = HostName.current
 
     init(config: ListenerConfig, backends: [SocketAddress], tls: TLSContext?, logger: Logger, stats: ListenerStats,
-         admission: Admission) {
+         admission: Admission, serverTLS: TLSClientContext? = nil, backendHosts: [String] = []) {
+        self.serverTLS = serverTLS
+        self.backendHosts = backendHosts
         self.stats = stats
         self.config = config
         self.backends = backends

@@ -72,7 +72,7 @@ extension Connection {
             guard flushClient() else { return false }
             if !toClient.isEmpty { return before != toClient.count }
         }
-        guard relayProgress?.downstream == .open, backend.readable else { return false }
+        guard relayProgress?.downstream == .open, backend.canRead else { return false }
         let scratch = loop.scratch
         switch backend.read(into: scratch) {
         case .bytes(let n):
@@ -96,7 +96,7 @@ extension Connection {
         var written = 0
         var outcome = IOOutcome.wouldBlock
         switch sink {
-        case .backend: if backend.writable { outcome = backend.write(bytes) }
+        case .backend: if backend.canWrite { outcome = backend.write(bytes) }
         case .client: if client.canWrite { outcome = client.write(bytes) }
         }
         switch outcome {
@@ -123,7 +123,10 @@ extension Connection {
         if progress.upstream == .ended && toBackend.isEmpty && !(relayFilter?.isHoldingClientInput ?? false) {
             progress.upstream = .shut
             // With the client side shut as well, finish() below closes the socket, which sends the FIN itself.
-            if progress.downstream != .shut { shutdown(backend.fd, Int32(SHUT_WR)) }
+            if progress.downstream != .shut {
+                backend.sendCloseNotify()
+                shutdown(backend.fd, Int32(SHUT_WR))
+            }
         }
         if progress.downstream == .ended && toClient.isEmpty {
             progress.downstream = .shut

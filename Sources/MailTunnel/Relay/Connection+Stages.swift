@@ -64,6 +64,10 @@ extension ListenerConfig {
         case .sasl: authentication = .sasl
         case .certificate: authentication = .certificate
         }
-        return SessionSettings(starttls: starttls, authentication: authentication, xclient: xclient)
+        // Client mode's STARTTLS is towards the server (securingServer), never a stage offered to the client.
+        return SessionSettings(starttls: starttls && !client, authentication: authentication, xclient: xclient)
     }
+
+    /// The client speaks plaintext first: STARTTLS mode, or client mode (where it never speaks TLS).
+    var plaintextClient: Bool { starttls || client }
 }

@@ -43,7 +43,7 @@ final class Connection: DeadlineHolder {
         startedAt = now
         lastActivity = now
         state = listener.config.acceptProxyProtocol ? .proxyHeader
-            : listener.config.starttls ? .connecting(since: now) : .handshaking(resuming: nil)
+            : listener.config.plaintextClient ? .connecting(since: now) : .handshaking(resuming: nil)
     }
 
     var config: ListenerConfig { listener.config }
@@ -63,7 +63,7 @@ final class Connection: DeadlineHolder {
 
     /// The client is known (directly, or through the PROXY header): start its TLS or its STARTTLS dialogue.
     func proceedAfterAccept() {
-        if config.starttls {
+        if config.plaintextClient {
             if let admissionRefusal {
                 refuse(admissionRefusal)
             } else {
@@ -91,6 +91,7 @@ final class Connection: DeadlineHolder {
         case .proxyHeader: continueProxyHeader()
         case .handshaking: continueHandshake()
         case .connecting: continueConnect()
+        case .securingServer: continueSecuringServer()
         case .dialogue: pumpDialogue()
         case .relaying: pumpRelay()
         case .closing(let reason, _): continueClosing(reason)
@@ -125,8 +126,8 @@ final class Connection: DeadlineHolder {
         case .closed: return
         case .closing: return finish(.shutdown)
         case .handshaking: break
-        case .proxyHeader, .connecting, .dialogue, .relaying:
-            if let reply = profile.shutdownReply, client.session != nil || config.starttls {
+        case .proxyHeader, .connecting, .securingServer, .dialogue, .relaying:
+            if let reply = profile.shutdownReply, client.session != nil || config.plaintextClient {
                 toClient.append(reply)
                 flushClient()
             }
@@ -137,6 +138,8 @@ final class Connection: DeadlineHolder {
     func finish(_ reason: EndReason) {
         if state.isClosed { return }
         client.sendCloseNotify() // only an established, unbroken session has one to send
+        forgetServerSession()
+        backend.sendCloseNotify()
         let endedIn = state
         state = .closed
         loop.unregister(fd: client.fd)
@@ -184,6 +187,10 @@ final class Connection: DeadlineHolder {
         ]
         if client.origin != nil { fields["via"] = "\(client.address.description)" }
         if !backend.failures.isEmpty { fields["backend_error"] = "\(backend.failures.joined(separator: "; "))" }
+        if let session = backend.session {
+            fields["server_tls"] = "\(session.version)"
+            fields["resumed"] = "\(backend.resumed ? "yes" : "no")"
+        }
         if authFailures > 0 { fields["auth_failures"] = "\(authFailures)" }
         listener.logger.info("connection ended", metadata: fields)
     }
@@ -198,7 +205,7 @@ extension ConnectionState {
             case .running(let machine), .upgrading(let machine): return machine
             case .lent: return nil
             }
-        case .proxyHeader, .handshaking(resuming: .none), .connecting, .relaying, .closing, .closed:
+        case .proxyHeader, .handshaking(resuming: .none), .connecting, .securingServer, .relaying, .closing, .closed:
             return nil
         }
     }
