@@ -27,6 +27,8 @@ public final class Daemon: @unchecked Sendable {
     /// Per-listener admission state (connection counts, auth-failure bans) by name, surviving reloads.
     private var admissions: [String: Admission] = [:]
     private var metricsServer: MetricsServer?
+    /// swift-metrics' backend (swift-prometheus), bootstrapped at the start of `run`.
+    private var exposition: MetricsExposition?
 
     /// The log file SIGUSR1 reopens (stderr: nothing to reopen).
     private let logSink: LogSink
@@ -48,6 +50,7 @@ public final class Daemon: @unchecked Sendable {
         }
         self.reloadArguments = reloadArguments
         daemonSettings = config.daemon
+        exposition = MetricsExposition.bootstrapped()
         let loopCount = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 64))
         for index in 0..<loopCount {
             let loop = try EventLoop(index: index, logger: logger)
@@ -87,8 +90,13 @@ public final class Daemon: @unchecked Sendable {
 
     /// Called from a utility queue; the listener list is read on the control queue.
     private func metricsText() -> String {
-        let current = control.sync { listeners.map(\.runtime.stats) }
-        return ListenerStats.render(current)
+        let served = control.sync { () -> [CertificateExpiryGauges.Served] in
+            listeners.map(\.runtime).compactMap { runtime in
+                guard let tls = runtime.tls, let notAfter = tls.notAfter else { return nil }
+                return CertificateExpiryGauges.Served(listener: runtime.config.name, subject: tls.subject, notAfter: notAfter)
+            }
+        }
+        return exposition?.text(serving: served) ?? ""
     }
 
     private func logListening(_ config: ListenerConfig, inherited: Bool) {
