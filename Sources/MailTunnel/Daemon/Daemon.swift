@@ -31,6 +31,8 @@ public final class Daemon: @unchecked Sendable {
     private var fileWatcher: FileWatcher?
     /// Certificate renewals (through `fileWatcher`) and expiry warnings; created in `run`.
     private var certificates: CertificateMonitor?
+    /// swift-metrics' backend (swift-prometheus), bootstrapped at the start of `run`.
+    private var exposition: MetricsExposition?
 
     /// The log file SIGUSR1 reopens (stderr: nothing to reopen).
     private let logSink: LogSink
@@ -52,6 +54,7 @@ public final class Daemon: @unchecked Sendable {
         }
         self.reloadArguments = reloadArguments
         daemonSettings = config.daemon
+        exposition = MetricsExposition.bootstrapped()
         let loopCount = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 64))
         for index in 0..<loopCount {
             let loop = try EventLoop(index: index, logger: logger)
@@ -101,10 +104,15 @@ public final class Daemon: @unchecked Sendable {
 
     /// Called from a utility queue; the listener list is read on the control queue.
     private func metricsText() -> String {
-        let (current, served) = control.sync {
-            (listeners.map(\.runtime.stats), listeners.map { ($0.runtime.config.name, $0.runtime.tls?.certificates ?? []) })
+        let served = control.sync { () -> [CertificateExpiryGauges.Served] in
+            listeners.map(\.runtime).flatMap { runtime in
+                (runtime.tls?.certificates ?? []).map {
+                    CertificateExpiryGauges.Served(listener: runtime.config.name, path: $0.path, subject: $0.subject,
+                                                   notAfter: $0.notAfter)
+                }
+            }
         }
-        return ListenerStats.render(current) + CertificateMetrics.render(served)
+        return exposition?.text(serving: served) ?? ""
     }
 
     private func logListening(_ config: ListenerConfig, inherited: Bool) {

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import MailTunnelProtocols
 import MailTunnelTLS
@@ -50,14 +51,14 @@ final class ListenerRuntime: Sendable {
     /// Counts a socket in the moment it is accepted. `admit` and `refuse` are paired with one `leave`;
     /// a dropped socket is not counted and must be closed at once.
     func enter(host: String) -> Admission.Decision {
-        stats.accepted.add(1, ordering: .relaxed)
+        stats.accepted.increment()
         let decision = admission.enter(Self.clientKey(host),
                                        limits: .init(maxConnections: config.maxConnections,
                                                      maxPerAddress: config.maxConnectionsPerIP))
         if case .drop = decision {
-            stats.refused.add(1, ordering: .relaxed)
+            stats.refused.increment()
         } else {
-            stats.active.add(1, ordering: .relaxed)
+            stats.active.increment()
         }
         return decision
     }

@@ -10,6 +10,7 @@ extension Connection {
     private static let budget = 32
 
     func pumpRelay() {
+        defer { reportRelayedBytesIfDue() }
         var rounds = 0
         while state.isRelaying {
             let movedUp = relayClientToBackend()

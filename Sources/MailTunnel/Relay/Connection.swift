@@ -27,6 +27,12 @@ final class Connection: DeadlineHolder {
     var authFailures = 0
     var bytesIn = 0
     var bytesOut = 0
+    /// How much of `bytesIn`/`bytesOut` the listener's counters have, and when they got it (Connection+ByteReport).
+    var reportedIn = 0
+    var reportedOut = 0
+    var reportedAt: ContinuousClock.Instant
+    /// When the client's TLS handshake began, for the handshake duration histogram.
+    var handshakeBegan: ContinuousClock.Instant?
     /// When the client was accepted: `handshake-timeout` runs from here until relaying starts.
     let startedAt: ContinuousClock.Instant
     /// The last byte either way. Moves on with traffic without touching the loop's timer heap (see `deadline`).
@@ -42,6 +48,7 @@ final class Connection: DeadlineHolder {
         let now = loop.now
         startedAt = now
         lastActivity = now
+        reportedAt = now
         state = listener.config.acceptProxyProtocol ? .proxyHeader
             : listener.config.plaintextClient ? .connecting(since: now) : .handshaking(resuming: nil)
     }
@@ -153,8 +160,8 @@ final class Connection: DeadlineHolder {
         listener.leave(host: client.address.host, refused: admissionRefusal != nil)
         // (While a worker holds the dialogue, its user and failures are not known here.)
         if let machine = endedIn.dialogueMachine { collect(machine) }
-        listener.stats.connectionEnded(bytesIn: bytesIn, bytesOut: bytesOut, outcome: reason.outcome,
-                                       authFailures: authFailures)
+        reportRelayedBytes()
+        listener.stats.connectionEnded(outcome: reason.outcome, authFailures: authFailures)
         logEnd(reason)
         client.tls = .none
         relayFilter = nil
