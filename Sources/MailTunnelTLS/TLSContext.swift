@@ -9,18 +9,24 @@ public final class TLSContext: @unchecked Sendable {
     /// SHA-256 of the leaf certificate, `AB:CD:…`, for logs.
     public let fingerprint: String
     public let subject: String
+    /// The listener's session-ticket keys; kept here because OpenSSL's callback reaches them unretained.
+    public let ticketKeys: TicketKeyRing?
 
-    public init(settings: TLSSettings) throws(TLSError) {
+    public init(settings: TLSSettings, ticketKeys: TicketKeyRing? = nil) throws(TLSError) {
         ERR_clear_error()
         guard let ctx = SSL_CTX_new(TLS_server_method()) else {
             throw TLSError.fromErrorQueue("SSL_CTX_new")
         }
         self.context = ctx
         self.settings = settings
+        self.ticketKeys = ticketKeys
         do {
             try Self.configureProtocol(ctx, settings)
             try Self.loadIdentity(ctx, settings)
             try ClientVerification.configure(ctx, settings)
+            if let ticketKeys {
+                TicketKeyCallback.install(ctx, ring: ticketKeys, lifetimeSeconds: settings.ticketLifetimeSeconds ?? 3600)
+            }
         } catch {
             SSL_CTX_free(ctx)
             throw error

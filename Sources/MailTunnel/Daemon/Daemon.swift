@@ -26,6 +26,8 @@ public final class Daemon: @unchecked Sendable {
     /// Per-listener admission state (connection counts, auth-failure bans) by name, surviving reloads.
     private var admissions: [String: Admission] = [:]
     private var metricsServer: MetricsServer?
+    /// Per-listener session-ticket keys by name, surviving reloads.
+    private let ticketKeys = TicketKeyStore()
 
     public init(logger: Logger) {
         self.logger = logger
@@ -60,6 +62,12 @@ public final class Daemon: @unchecked Sendable {
             let sockets = try inherited.map { [$0] } ?? Listener.bind(listenerConfig)
             listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control))
             logListening(listenerConfig, inherited: inherited != nil)
+        }
+        if let failed = ticketKeys.loadFiles(config.listeners, logger: logger).first { throw failed }
+        for listenerConfig in config.listeners where listenerConfig.ticketKeyFile == nil {
+            logger.info("ticket keys generated in memory", metadata: [
+                "listener": "\(listenerConfig.name)", "lifetime": "\(formatSeconds(.seconds(listenerConfig.ticketLifetime)))",
+            ])
         }
         if let address = config.daemon.metrics {
             metricsServer = try MetricsServer(address: address, control: control) { [self] in metricsText() }
@@ -99,7 +107,8 @@ public final class Daemon: @unchecked Sendable {
         for target in config.connect {
             backends += try SocketAddress.resolve(host: target.host ?? "127.0.0.1", port: target.port, passive: false)
         }
-        let context = try TLSSetup.makeContext(config, stateDir: stateDir, logger: logger)
+        let context = try TLSSetup.makeContext(config, stateDir: stateDir, ticketKeys: ticketKeys.ring(for: config),
+                                               logger: logger)
         let counters = stats[config.name] ?? ListenerStats(name: config.name)
         stats[config.name] = counters
         let admission = admissions[config.name] ?? Admission()
@@ -132,6 +141,7 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             let text = (error as? ConfigErrors).map { $0.errors.map(\.description).joined(separator: "; ") } ?? "\(error)"
             logger.error("reload failed, keeping the running configuration", metadata: ["error": "\(text)"])
+            reloadTicketKeys()
             return
         }
         for (listener, runtime) in plan.kept { listener.runtime = runtime }
@@ -142,7 +152,18 @@ public final class Daemon: @unchecked Sendable {
         logger.info("reloaded", metadata: [
             "listeners": "\(listeners.count)", "added": "\(plan.added.count)", "removed": "\(plan.removed.count)",
         ])
+        reloadTicketKeys()
     }
+
+    /// Re-reads every listener's ticket-key file and swaps its keys in (the first line encrypts from now on);
+    /// a file that does not load keeps the keys in use, logged. SIGHUP calls this; a watcher of the files
+    /// (`ticketKeyFiles`) should call it too. Call on the control queue.
+    func reloadTicketKeys() {
+        ticketKeys.loadFiles(listeners.map(\.runtime.config), logger: logger)
+    }
+
+    /// The ticket-key files in use, for a watcher that calls `reloadTicketKeys` when one changes.
+    var ticketKeyFiles: [String] { listeners.compactMap(\.runtime.config.ticketKeyFile) }
 
     private struct ReloadPlan {
         var kept: [(Listener, ListenerRuntime)] = []

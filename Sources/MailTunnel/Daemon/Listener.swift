@@ -39,7 +39,7 @@ final class Listener: @unchecked Sendable {
         var firstError: NetError?
         for address in addresses {
             do {
-                sockets.append(try Sockets.listen(on: address))
+                sockets.append(try Sockets.listen(on: address, reusePort: config.reusePort))
             } catch {
                 // A machine without IPv6 still serves IPv4 for "all interfaces"; an explicit address must bind.
                 if firstError == nil { firstError = error }
@@ -71,21 +71,28 @@ final class Listener: @unchecked Sendable {
         }
     }
 
-    /// Stops accepting at once; the listening sockets close when their sources are cancelled.
+    /// Stops accepting at once. Clients whose connection the kernel already completed are taken first (closing
+    /// would reset them), then `shutdown` takes each socket out of the port at once, so with `reuse-port` the
+    /// kernel sends every new connection to the other processes; the descriptors close when the sources are
+    /// cancelled (Dispatch owns them until then).
     func stop() {
-        for (socket, source) in zip(sockets, sources) {
+        for (index, (socket, source)) in zip(sockets, sources).enumerated() {
+            if started { acceptPending(index, draining: true) }
+            shutdown(socket, Int32(SHUT_RDWR))
             source.setCancelHandler { close(socket) }
             source.cancel()
         }
     }
 
-    private func acceptPending(_ index: Int) {
+    private func acceptPending(_ index: Int, draining: Bool = false) {
         let socket = sockets[index]
         while true {
             guard let (fd, address) = Sockets.accept(socket) else {
                 switch errno {
                 case EINTR, ECONNABORTED, EPROTO: continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Stopping: the socket is about to close; nothing to pause for.
+                    if draining { return }
                     // Out of descriptors: pause this source briefly instead of spinning on a socket that stays readable.
                     if !starved[index] {
                         starved[index] = true

@@ -27,16 +27,19 @@ enum TLSSetup {
             certificate = files.certificate
             key = files.key
         }
-        return TLSSettings(
+        var result = TLSSettings(
             certificateChainFile: certificate, privateKeyFile: key,
             minimumVersion: config.tlsMin == .v1_3 ? 0x0304 : 0x0303,
             ciphers: config.ciphers, ciphersuites: config.ciphersuites,
             clientCertificates: config.verify,
             caFile: config.caFile, caPath: config.caPath, crlFile: config.crlFile,
             verifyDepth: Int32(config.verifyDepth), sessionContext: "mailtunnel:" + config.name)
+        result.ticketLifetimeSeconds = max(1, Int(config.ticketLifetime.rounded(.up)))
+        return result
     }
 
-    static func makeContext(_ config: ListenerConfig, stateDir: String?, logger: Logger) throws(TLSError) -> TLSContext {
+    static func makeContext(_ config: ListenerConfig, stateDir: String?, ticketKeys: TicketKeyRing,
+                            logger: Logger) throws(TLSError) -> TLSContext {
         var settings = try settings(config, stateDir: stateDir)
         // Operators' certificate paths may be symbolic links (e.g. certbot's live/); the generated ones may not.
         let follow = config.cert != nil
@@ -50,7 +53,7 @@ enum TLSSetup {
             logger.warning("cannot re-read a file after dropping privileges; using the copy read at start",
                            metadata: ["listener": "\(config.name)", "path": "\(path)", "error": "\(why)"])
         }
-        let context = try TLSContext(settings: settings)
+        let context = try TLSContext(settings: settings, ticketKeys: ticketKeys)
         let selfSigned = config.cert == nil
         logger.info(selfSigned ? "self-signed certificate" : "certificate", metadata: [
             "listener": "\(config.name)", "path": "\(context.settings.certificateChainFile)",
