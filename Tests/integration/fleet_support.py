@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from clients import client_context, recv_until
+from mailtunnel import MailTunnel
 from procs import Process, wait_until
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -173,3 +174,17 @@ def upgrade_config(accept_port: int, backend_port: int) -> str:
         "accept = 993": f"accept = 127.0.0.1:{accept_port}",
         "connect = 143": f"connect = 127.0.0.1:{backend_port}",
     })
+
+
+class ConfigMailTunnel(MailTunnel):
+    """mailtunnel run from a config file (the listener's accept port is known to the harness)."""
+
+    def __init__(self, binary, workdir, config_text: str, accept_port: int, name: str):
+        super().__init__(binary, workdir, [], accept_port=accept_port, name=name)
+        # Every host has the same file name, so the listener has the same name (part of the session context).
+        (workdir / name).mkdir()
+        self.config_path = workdir / name / "imaps.conf"
+        self.config_path.write_text(config_text)
+
+    def argv(self) -> list[str]:
+        return [self.binary, "--config", str(self.config_path), "--state-dir", str(self.state_dir)]

@@ -10,24 +10,9 @@ import time
 
 import pytest
 
-from fleet_support import (HAProxyFleet, fleet_haproxy_config, fleet_instance_config, imap_login, new_ticket_key,
+from fleet_support import (ConfigMailTunnel, HAProxyFleet, fleet_haproxy_config, fleet_instance_config, imap_login, new_ticket_key,
                            served_by, tls_context, write_key_file)
-from mailtunnel import MailTunnel
 from procs import free_port
-
-
-class ConfigMailTunnel(MailTunnel):
-    """mailtunnel run from a config file (the listener's accept port is known to the harness)."""
-
-    def __init__(self, binary, workdir, config_text: str, accept_port: int, name: str):
-        super().__init__(binary, workdir, [], accept_port=accept_port, name=name)
-        # Every host has the same file name, so the listener has the same name (part of the session context).
-        (workdir / name).mkdir()
-        self.config_path = workdir / name / "imaps.conf"
-        self.config_path.write_text(config_text)
-
-    def argv(self) -> list[str]:
-        return [self.binary, "--config", str(self.config_path), "--state-dir", str(self.state_dir)]
 
 
 @pytest.fixture
