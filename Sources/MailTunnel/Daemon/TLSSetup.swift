@@ -38,7 +38,7 @@ enum TLSSetup {
         return result
     }
 
-    static func makeContext(_ config: ListenerConfig, stateDir: String?, ticketKeys: TicketKeyRing,
+    static func makeContext(_ config: ListenerConfig, stateDir: String?, ticketKeys: TicketKeyRing = TicketKeyRing(),
                             logger: Logger) throws(TLSError) -> TLSContext {
         var settings = try settings(config, stateDir: stateDir)
         // Operators' certificate paths may be symbolic links (e.g. certbot's live/); the generated ones may not.
