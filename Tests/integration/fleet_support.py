@@ -179,12 +179,23 @@ def upgrade_config(accept_port: int, backend_port: int) -> str:
 class ConfigMailTunnel(MailTunnel):
     """mailtunnel run from a config file (the listener's accept port is known to the harness)."""
 
-    def __init__(self, binary, workdir, config_text: str, accept_port: int, name: str):
-        super().__init__(binary, workdir, [], accept_port=accept_port, name=name)
+    def __init__(self, binary, workdir, config_text: str, accept_port: int, name: str, extra: list[str] = ()):
+        super().__init__(binary, workdir, [], accept_port=accept_port, name=name, extra=list(extra))
         # Every host has the same file name, so the listener has the same name (part of the session context).
         (workdir / name).mkdir()
         self.config_path = workdir / name / "imaps.conf"
         self.config_path.write_text(config_text)
 
     def argv(self) -> list[str]:
-        return [self.binary, "--config", str(self.config_path), "--state-dir", str(self.state_dir)]
+        return [self.binary, "--config", str(self.config_path), "--state-dir", str(self.state_dir)] + self.extra
+
+
+def healthz(port: int) -> int:
+    """The HTTP status of GET /healthz on a metrics port."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code

@@ -1,6 +1,7 @@
 """Issue 15: `reuse-port = yes` (the configuration docs/SCALING.md shows for binary upgrades): two processes
 serve one port; SIGTERM to one loses no client session: a client looping IMAP logins sees no error while the
-first process drains (a session it holds still works) and exits, and the other takes every new connection."""
+first process drains (a session it holds still works, its /healthz says 503 so a balancer would take it out)
+and exits, and the other takes every new connection."""
 from __future__ import annotations
 
 import signal
@@ -8,7 +9,7 @@ import threading
 import time
 
 from clients import recv_until
-from fleet_support import ConfigMailTunnel, imap_login, owner_pid, tls_context, upgrade_config
+from fleet_support import ConfigMailTunnel, healthz, imap_login, owner_pid, tls_context, upgrade_config
 from procs import free_port, wait_until
 
 LOGINS = 150
@@ -17,7 +18,8 @@ LOGINS = 150
 def test_two_processes_share_a_port_and_sigterm_to_one_loses_no_session(mailtunnel_bin, workdir, dovecot):
     port = free_port()
     text = upgrade_config(port, dovecot.imap_port)
-    old = ConfigMailTunnel(mailtunnel_bin, workdir, text, port, "old").start()
+    metrics = free_port()
+    old = ConfigMailTunnel(mailtunnel_bin, workdir, text, port, "old", ["--metrics", f"127.0.0.1:{metrics}"]).start()
     new = ConfigMailTunnel(mailtunnel_bin, workdir, text, port, "new").start()
     ctx = tls_context("1.3")
     try:
@@ -32,6 +34,7 @@ def test_two_processes_share_a_port_and_sigterm_to_one_loses_no_session(mailtunn
                 break
             s.close()
         assert held is not None, "the kernel never sent a connection to the first process"
+        assert healthz(metrics) == 200
         held.sendall(b"h1 LOGIN alice secret\r\n")
         assert b"h1 OK" in recv_until(held, lambda d: b"h1 " in d and d.endswith(b"\r\n"))[0]
 
@@ -51,7 +54,8 @@ def test_two_processes_share_a_port_and_sigterm_to_one_loses_no_session(mailtunn
         stopping_mark = old.log_mark()
         old.process.signal(signal.SIGTERM)
         old.wait_for_log("stopping", since=stopping_mark)
-        # Draining: the held session still works, and ends normally.
+        # Draining: the health check fails, the held session still works and ends normally.
+        assert healthz(metrics) == 503
         held.sendall(b"h2 NOOP\r\n")
         assert b"h2 OK" in recv_until(held, lambda d: b"h2 " in d and d.endswith(b"\r\n"))[0]
         held.sendall(b"h3 LOGOUT\r\n")

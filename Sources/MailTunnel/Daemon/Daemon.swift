@@ -202,6 +202,7 @@ public final class Daemon: @unchecked Sendable {
         guard !stopping else { return }
         stopping = true
         SystemdNotifier.notify("STOPPING=1")
+        metricsServer?.stopping = true
         for listener in listeners { listener.stop() }
         let grace: Duration = .seconds(listeners.map(\.runtime.config.shutdownGrace).max() ?? 30)
         logger.info("stopping", metadata: ["connections": "\(liveConnections)", "grace": "\(formatSeconds(grace))"])
