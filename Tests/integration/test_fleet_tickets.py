@@ -5,12 +5,14 @@ and TLS 1.2; rotation keeps old tickets working until their key leaves the file.
 key rotates every ticket-lifetime."""
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import time
 
 import pytest
 
-from fleet_support import (ConfigMailTunnel, HAProxyFleet, fleet_haproxy_config, fleet_instance_config, imap_login, new_ticket_key,
+from fleet_support import (SCALING_CONFIGS, ConfigMailTunnel, HAProxyFleet, fleet_haproxy_config, fleet_instance_config, imap_login, new_ticket_key,
                            served_by, tls_context, write_key_file)
 from procs import free_port
 
@@ -81,6 +83,29 @@ def test_rotation_keeps_old_tickets_until_their_line_is_removed(fleet, mailtunne
     for _ in instances:
         assert not login_via(haproxy, instances, ctx, old.session)[0].reused, "a ticket outlived its key"
         assert login_via(haproxy, instances, ctx, new.session)[0].reused, "a ticket of the new key did not resume"
+
+
+def test_rotation_script_shown_in_scaling_md(fleet, mailtunnel_bin):
+    """SCALING.md's recipe: rotate-ticket-keys, then reload every instance. A ticket survives one rotation and
+    is refused after the second; the promoted key's tickets resume on every instance."""
+    haproxy, instances, key_file = fleet
+    ctx = tls_context("1.2")
+    env = dict(os.environ, MAILTUNNEL=mailtunnel_bin)
+
+    def rotate():
+        subprocess.run([str(SCALING_CONFIGS / "rotate-ticket-keys"), str(key_file)], env=env, check=True, timeout=60)
+        assert len(key_file.read_text().split()) == 3
+        reload_all(instances)
+
+    before = login_via(haproxy, instances, ctx)[0]
+    rotate()
+    for _ in instances:
+        assert login_via(haproxy, instances, ctx, before.session)[0].reused, "a ticket did not survive one rotation"
+    after_one = login_via(haproxy, instances, ctx)[0]
+    rotate()
+    for _ in instances:
+        assert not login_via(haproxy, instances, ctx, before.session)[0].reused, "a ticket survived two rotations"
+        assert login_via(haproxy, instances, ctx, after_one.session)[0].reused
 
 
 def test_a_bad_key_file_on_reload_keeps_the_keys_in_use(fleet):
