@@ -3,17 +3,15 @@ save and offer a TLS session, ticket-key files, and finding which process holds 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import ssl
 import subprocess
 from pathlib import Path
 
-from clients import client_context, recv_until
+from clients import client_context
+from gate_support import HAProxy, imap_login_logout
 from mailtunnel import MailTunnel
-from procs import Process, wait_until
-
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+from procs import wait_until
 
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -33,22 +31,14 @@ class Login:
 
 
 def imap_login(port: int, ctx: ssl.SSLContext, session: ssl.SSLSession | None = None,
-               user: str = "alice", password: str = "secret", hold=None) -> Login:
-    """TLS (offering `session`), read the greeting (a TLS 1.3 ticket arrives after the handshake, so only a
-    read receives it), LOGIN, then `hold(sock)` if given, then LOGOUT."""
+               user: str = "alice", password: str = "secret") -> Login:
+    """LOGIN and LOGOUT over implicit TLS, offering `session`. Reading the greeting also receives a TLS 1.3
+    ticket (it arrives after the handshake)."""
     raw = socket.create_connection(("127.0.0.1", port), timeout=15)
     local_port = raw.getsockname()[1]
     s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
     try:
-        greeting, _ = recv_until(s, lambda d: d.endswith(b"\r\n"))
-        assert greeting.startswith(b"* OK"), greeting
-        s.sendall(f"a1 LOGIN {user} {password}\r\n".encode())
-        data, _ = recv_until(s, lambda d: b"a1 " in d and d.endswith(b"\r\n"))
-        assert b"a1 OK" in data, data
-        if hold is not None:
-            hold(s)
-        s.sendall(b"a2 LOGOUT\r\n")
-        recv_until(s, lambda d: b"a2 " in d and d.endswith(b"\r\n"))
+        imap_login_logout(s, user, password)
         return Login(s.session, s.session_reused, local_port)
     finally:
         s.close()
@@ -100,40 +90,16 @@ def owner_pid(client_port: int, pids: list[int]) -> int | None:
     return None
 
 
-class HAProxyFleet:
-    """HAProxy in TCP mode, round robin, `send-proxy-v2` to every server, from a config template whose
-    `{front}` and `{server_N}` fields are filled with local ports."""
+class HAProxyFleet(HAProxy):
+    """HAProxy from a whole configuration text (the one SCALING.md shows, made local), listening on `port`."""
 
-    def __init__(self, root: Path, config: str):
-        self.root = Path(root)
-        self.config = config
-        self.process: Process | None = None
-
-    def start(self, port: int, timeout: float = 15.0) -> "HAProxyFleet":
+    def __init__(self, root: Path, config: str, port: int):
+        super().__init__(root, backend_port=0)
         self.port = port
-        self.root.mkdir(parents=True, exist_ok=True)
-        cfg = self.root / "haproxy.cfg"
-        cfg.write_text(self.config)
-        check = subprocess.run([HAPROXY, "-c", "-f", cfg], capture_output=True, text=True, timeout=30)
-        assert check.returncode == 0, f"haproxy -c refused the config:\n{check.stdout}{check.stderr}\n{self.config}"
-        self.process = Process([HAPROXY, "-f", cfg, "-db"], self.root, "haproxy")
-        try:
-            wait_until(lambda: not self.process.running() or self._listening(), timeout, what="haproxy to listen")
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"haproxy did not listen\n{self.process.describe()}")
-        if not self.process.running():
-            raise RuntimeError(f"haproxy exited\n{self.process.describe()}")
-        return self
+        self.config = config
 
-    def _listening(self) -> bool:
-        want = f"0100007F:{self.port:04X}"
-        return any(p[1] == want and p[3] == "0A" for p in
-                   (l.split() for l in Path("/proc/net/tcp").read_text().splitlines()[1:]))
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop(grace=10)
+    def config_text(self) -> str:
+        return self.config
 
 
 # ---- the configurations docs/SCALING.md shows, made local ----------------------------------------------

@@ -32,7 +32,7 @@ def fleet(mailtunnel_bin, workdir, dovecot):
             mt.state_dir = state
             instances.append(mt.start())
             servers.append((port, metrics))
-        haproxy = HAProxyFleet(workdir / "haproxy", fleet_haproxy_config(front := free_port(), servers)).start(front)
+        haproxy = HAProxyFleet(workdir / "haproxy", fleet_haproxy_config(front := free_port(), servers), front).start()
         try:
             yield haproxy, instances, key_file
         finally:
