@@ -35,7 +35,10 @@ enum TicketKeyCallback {
         guard initMAC(mac, key.hmacKey),
               key.aesKey.withUnsafeBufferPointer({ EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nil, $0.baseAddress, iv) }) == 1
         else { return -1 }
-        return current ? 1 : 2
+        // TLS 1.3 sends a new ticket after a resumption only when asked to (2); clients use each ticket once,
+        // so without it every other connection would be a full handshake. TLS 1.2 keeps a ticket under the
+        // current key.
+        return current && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2
     }
 
     private static func initMAC(_ mac: OpaquePointer, _ key: [UInt8]) -> Bool {
