@@ -136,3 +136,16 @@ def test_in_memory_keys_expire_after_two_lifetimes(mailtunnel, dovecot):
     late = imap_login(mt.accept_port, ctx, first.session)
     assert not late.reused, "a ticket older than two lifetimes resumed"
     assert imap_login(mt.accept_port, ctx, late.session).reused, "the rotated key's ticket did not resume"
+
+
+def test_check_names_the_bad_line_of_a_ticket_key_file(mailtunnel_bin, workdir):
+    key_file = workdir / "ticket-keys"
+    key_file.write_text(new_ticket_key(mailtunnel_bin) + "\nnot*base64\n" + new_ticket_key(mailtunnel_bin)[:64] + "\n")
+    out = subprocess.run([mailtunnel_bin, "--check", "--accept", "993", "--connect", "143",
+                          "--ticket-key-file", str(key_file)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert f"{key_file}:2: ticket-key-file: not base64" in out.stderr, out.stderr
+    assert f"{key_file}:3: ticket-key-file: decodes to 48 bytes; a ticket key is 80" in out.stderr, out.stderr
+    missing = subprocess.run([mailtunnel_bin, "--check", "--accept", "993", "--connect", "143", "--ticket-key-file",
+                           str(SCALING_CONFIGS / "missing")], capture_output=True, text=True, timeout=30)
+    assert missing.returncode == 1 and "ticket-key-file: cannot read" in missing.stderr, missing.stderr
