@@ -48,7 +48,8 @@ public enum TicketKeyFile {
         do {
             contents = try KeyFiles.shared.read(path, followSymlinks: true)
         } catch {
-            throw ConfigErrors([ConfigError(location, key: "ticket-key-file", "cannot read '\(path)': \(error)")])
+            let why = error.reasons.joined(separator: "; ")
+            throw ConfigErrors([ConfigError(location, key: "ticket-key-file", "cannot read '\(path)': \(why)")])
         }
         return try parse(String(decoding: contents.bytes, as: UTF8.self), file: path)
     }
