@@ -33,12 +33,6 @@ public final class TicketKeyRing: Sendable {
         state = Mutex(State(source: .generated, keys: [], lifetime: .seconds(3600)))
     }
 
-    /// Ticket lifetime: the hint sent to clients and how long OpenSSL accepts a ticket's session.
-    public var lifetimeSeconds: Int {
-        let seconds = state.withLock { $0.lifetime.components.seconds }
-        return Int(max(1, seconds))
-    }
-
     /// Keys from a file, in file order (the first encrypts). Swapped in whole.
     public func useFileKeys(_ keys: [TicketKey], lifetime: Duration) {
         let now = ContinuousClock.now
@@ -78,7 +72,4 @@ public final class TicketKeyRing: Sendable {
             return (dated.key, current)
         }
     }
-
-    /// How many keys decrypt now (for logs and tests).
-    public var keyCount: Int { state.withLock { $0.keys.count } }
 }

@@ -209,7 +209,11 @@ public final class Daemon: @unchecked Sendable {
         waitForSessions(until: .now + grace)
     }
 
-    private var liveConnections: Int { loops.reduce(0) { $0 + $1.liveConnections.load(ordering: .relaxed) } }
+    /// Connections on the loops, and those accepted but not yet handed over (read first: see `pendingHandoffs`).
+    private var liveConnections: Int {
+        let handedOver = listeners.reduce(0) { $0 + $1.pendingHandoffs.load(ordering: .sequentiallyConsistent) }
+        return handedOver + loops.reduce(0) { $0 + $1.liveConnections.load(ordering: .relaxed) }
+    }
 
     private func waitForSessions(until deadline: ContinuousClock.Instant) {
         if liveConnections == 0 { return exitNow() }

@@ -15,6 +15,9 @@ final class Listener: @unchecked Sendable {
     private let sources: [any DispatchSourceRead]
     private let loops: [EventLoop]
     private let nextLoop = Atomic<Int>(0)
+    /// Sockets accepted and on their way to a loop, not yet counted in its `liveConnections`: a stop must wait
+    /// for them too (those taken from the backlog just before the socket closes are exactly such).
+    let pendingHandoffs = Atomic<Int>(0)
     private let queue: DispatchQueue
     /// Per socket: accept is failing for lack of descriptors (one log line per episode, not per retry).
     private var starved: [Bool]
@@ -132,8 +135,11 @@ final class Listener: @unchecked Sendable {
                 continue
             }
             let loop = loops[nextLoop.add(1, ordering: .relaxed).oldValue % loops.count]
-            loop.execute {
+            pendingHandoffs.add(1, ordering: .sequentiallyConsistent)
+            loop.execute { [self] in
                 Connection(loop: loop, listener: runtime, fd: fd, client: address, refusal: refusal).start()
+                // After start() counted it on the loop, so a reader that sees this sees that.
+                pendingHandoffs.subtract(1, ordering: .sequentiallyConsistent)
             }
         }
     }
