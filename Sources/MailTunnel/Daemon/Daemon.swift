@@ -60,7 +60,8 @@ public final class Daemon: @unchecked Sendable {
             let runtime = try makeRuntime(listenerConfig, stateDir: config.daemon.stateDir)
             let inherited = inheritedSockets[position]
             let sockets = try inherited.map { [$0] } ?? Listener.bind(listenerConfig)
-            listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control))
+            listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control,
+                                      inherited: inherited != nil))
             logListening(listenerConfig, inherited: inherited != nil)
         }
         if let failed = ticketKeys.loadFiles(config.listeners, logger: logger).first { throw failed }

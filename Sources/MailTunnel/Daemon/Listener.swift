@@ -22,12 +22,15 @@ final class Listener: @unchecked Sendable {
     /// Per socket: accept is failing for lack of descriptors (one log line per episode, not per retry).
     private var starved: [Bool]
     private var started = false
+    /// Sockets handed over by systemd are shared with it (it keeps listening across restarts): never shut down.
+    private let inherited: Bool
     /// Sockets closed over a limit are logged at most once a second; the rest are counted into the next line.
     private var lastDropLog: ContinuousClock.Instant?
     private var unloggedDrops = 0
 
-    init(runtime: ListenerRuntime, sockets: [Int32], loops: [EventLoop], queue: DispatchQueue) {
+    init(runtime: ListenerRuntime, sockets: [Int32], loops: [EventLoop], queue: DispatchQueue, inherited: Bool = false) {
         self.runtime = runtime
+        self.inherited = inherited
         self.sockets = sockets
         self.loops = loops
         self.queue = queue
@@ -75,13 +78,13 @@ final class Listener: @unchecked Sendable {
     }
 
     /// Stops accepting at once. Clients whose connection the kernel already completed are taken first (closing
-    /// would reset them), then `shutdown` takes each socket out of the port at once, so with `reuse-port` the
-    /// kernel sends every new connection to the other processes; the descriptors close when the sources are
+    /// would reset them); with `reuse-port`, `shutdown` then takes each socket out of the port at once, so the
+    /// kernel sends every new connection to the other processes. The descriptors close when the sources are
     /// cancelled (Dispatch owns them until then).
     func stop() {
         for (index, (socket, source)) in zip(sockets, sources).enumerated() {
             if started { acceptPending(index, draining: true) }
-            shutdown(socket, Int32(SHUT_RDWR))
+            if runtime.config.reusePort && !inherited { shutdown(socket, Int32(SHUT_RDWR)) }
             source.setCancelHandler { close(socket) }
             source.cancel()
         }
