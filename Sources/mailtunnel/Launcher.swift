@@ -19,6 +19,8 @@ enum Launcher {
             print(OptionDocs.helpText, terminator: "")
         case .version:
             print(MailTunnelVersion.string)
+        case .newTicketKey:
+            print(TicketKeyFile.newLine())
         case .check:
             for warning in config.warnings { printError("warning: \(warning)") }
             let problems = MaterialCheck.problems(config)

@@ -51,6 +51,9 @@ import MailTunnelProtocols
             max-connections = 10000
             max-connections-per-ip = none
             shutdown-grace = 30s
+            # ticket-key-file is not set (default: none: keys generated in memory)
+            ticket-lifetime = 1h
+            reuse-port = no
 
             """)
     }

@@ -9,6 +9,7 @@ import Testing
     static let noValueDefault = [
         "accept", "connect", "protocol", "verify-host", "cert", "key", "ocsp-file", "ciphersuites", "ca-file", "ca-path", "crl-file",
         "allow-subject", "sasl-config-dir", "user", "group", "pid-file", "log", "state-dir",
+        "ticket-key-file",
     ]
 
     static func readme() throws -> String {

@@ -10,6 +10,7 @@ import MailTunnelTLS
         "xclient", "proxy-protocol", "accept-proxy-protocol", "accept-proxy-from", "handshake-timeout", "connect-timeout", "idle-timeout",
         "max-connections", "max-connections-per-ip", "shutdown-grace", "metrics", "user", "group", "pid-file",
         "log-level", "log", "log-format", "state-dir",
+        "ticket-key-file", "ticket-lifetime", "reuse-port",
     ]
 
     @Test func everySpecKeyDeclaredExactlyOnce() {

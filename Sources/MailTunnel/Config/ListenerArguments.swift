@@ -5,6 +5,7 @@ public struct ParsedArguments: Sendable, Equatable {
     public var check = false
     public var help = false
     public var version = false
+    public var newTicketKey = false
     /// Listener flags (`--accept 993`), in order, matched to native options.
     public var assignments: [Assignment] = []
 
@@ -19,12 +20,13 @@ public enum CommandFlag: String, Sendable, CaseIterable {
     case check
     case help
     case version
+    case newTicketKey = "new-ticket-key"
 
     /// The value it takes, nil for a flag that takes none.
     public var syntax: String? {
         switch self {
         case .config, .stunnelConfig: return "FILE"
-        case .check, .help, .version: return nil
+        case .check, .help, .version, .newTicketKey: return nil
         }
     }
 
@@ -35,6 +37,7 @@ public enum CommandFlag: String, Sendable, CaseIterable {
         case .check: return "validate, print the effective listeners, exit 0 (valid) or 1"
         case .help: return "print this help (also -h)"
         case .version: return "print the version"
+        case .newTicketKey: return "print a fresh line for a ticket-key-file (80 random bytes, base64)"
         }
     }
 }
@@ -85,6 +88,7 @@ public enum ListenerArguments {
                 case .check: parsed.check = true
                 case .help: parsed.help = true
                 case .version: parsed.version = true
+                case .newTicketKey: parsed.newTicketKey = true
                 case .config: if let path = takeValue("FILE") { parsed.configFiles.append(path) }
                 case .stunnelConfig: if let path = takeValue("FILE") { parsed.stunnelConfigFiles.append(path) }
                 }

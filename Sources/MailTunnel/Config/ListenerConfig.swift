@@ -66,6 +66,9 @@ public struct ListenerConfig: Sendable, Equatable {
     public var acceptProxyProtocol: Bool = OptionTable.acceptProxyProtocol.defaultValue
     /// The peers whose PROXY header is honoured.
     public var acceptProxyFrom: [IPNetwork] = OptionTable.acceptProxyFrom.defaultValue
+    public var ticketKeyFile: String? = OptionTable.ticketKeyFile.defaultValue
+    public var ticketLifetime: Double = OptionTable.ticketLifetime.defaultValue
+    public var reusePort: Bool = OptionTable.reusePort.defaultValue
     public var handshakeTimeout: Double = OptionTable.handshakeTimeout.defaultValue
     public var connectTimeout: Double = OptionTable.connectTimeout.defaultValue
     public var idleTimeout: Double = OptionTable.idleTimeout.defaultValue

@@ -69,6 +69,13 @@ enum ListenerValidator {
                 fail(key, problem)
             }
         }
+        if let path = config.ticketKeyFile {
+            do {
+                _ = try TicketKeyFile.load(path, from: built.locations["ticket-key-file"]?.location ?? origin)
+            } catch {
+                errors += error.errors
+            }
+        }
         for (key, path) in [("ca-path", config.caPath), ("sasl-config-dir", config.saslConfigDir)] {
             guard let path else { continue }
             if let problem = unreadableDirectory(path) { fail(key, problem) }

@@ -121,6 +121,16 @@ public enum OptionTable {
             return networks
         },
         render: \.description)
+    static let ticketKeyFile = Option.text(
+        "ticket-key-file", "FILE", .listener(\.ticketKeyFile), unset: "none: keys generated in memory",
+        "session-ticket keys, one base64 line of 80 bytes each (`mailtunnel --new-ticket-key`); the first encrypts, "
+            + "every line decrypts; share it across a fleet")
+    static let ticketLifetime = Option.duration(
+        "ticket-lifetime", .listener(\.ticketLifetime), default: 3600, allowZero: false,
+        "ticket lifetime hint; without a key file the in-memory key rotates this often and a ticket older than two "
+            + "lifetimes never resumes")
+    static let reusePort = Option.boolean("reuse-port", .listener(\.reusePort), default: false,
+                                          "bind with SO_REUSEPORT so several processes share the port")
     static let handshakeTimeout = Option.duration(
         "handshake-timeout", .listener(\.handshakeTimeout), default: 30, allowZero: false,
         "time allowed from accept until relaying starts (TLS, STARTTLS dialogue, SMTP AUTH)", stunnel: .same("TIMEOUTbusy"))
@@ -170,6 +180,7 @@ public enum OptionTable {
         acceptProxyFrom.spec, handshakeTimeout.spec, connectTimeout.spec, idleTimeout.spec, maxConnections.spec,
         maxConnectionsPerIP.spec, shutdownGrace.spec, metrics.spec, user.spec, group.spec, pidFile.spec,
         logLevel.spec, log.spec, logFormat.spec, stateDir.spec,
+        ticketKeyFile.spec, ticketLifetime.spec, reusePort.spec,
     ]
 
     /// Keys are matched case-insensitively, as stunnel matches its own.

@@ -11,6 +11,8 @@ public struct RunConfig: Sendable, Equatable {
         case help
         /// Print the version.
         case version
+        /// Print `TicketKeyFile.newLine()`.
+        case newTicketKey
     }
 
     public var mode: Mode
@@ -37,6 +39,7 @@ public struct RunConfig: Sendable, Equatable {
         let (parsed, argumentErrors) = ListenerArguments.parse(arguments)
         if parsed.help { return RunConfig(mode: .help, listeners: [], daemon: DaemonSettings()) }
         if parsed.version { return RunConfig(mode: .version, listeners: [], daemon: DaemonSettings()) }
+        if parsed.newTicketKey { return RunConfig(mode: .newTicketKey, listeners: [], daemon: DaemonSettings()) }
 
         var errors = argumentErrors
         var raw: [RawListener] = []

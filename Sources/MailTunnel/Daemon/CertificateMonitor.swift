@@ -53,7 +53,10 @@ final class CertificateMonitor {
         guard !isStopping() else { return }
         let config = listener.runtime.config
         do {
-            let context = try TLSSetup.makeContext(config, stateDir: stateDir, logger: logger)
+            // The listener keeps its ticket keys (file or in-memory ring): a renewal must not end resumption.
+            let context = try TLSSetup.makeContext(config, stateDir: stateDir,
+                                                   ticketKeys: listener.runtime.tls?.ticketKeys ?? TicketKeyRing(),
+                                                   logger: logger)
             listener.runtime.replaceTLS(context)
             logger.info("certificate files changed, reloaded", metadata: ["listener": "\(config.name)"])
             warnAboutExpiry(listener: config.name, context)

@@ -33,6 +33,9 @@ public final class Daemon: @unchecked Sendable {
     private var certificates: CertificateMonitor?
     /// swift-metrics' backend (swift-prometheus), bootstrapped at the start of `run`.
     private var exposition: MetricsExposition?
+    /// Per-listener session-ticket keys by name, surviving reloads.
+    private let ticketKeys = TicketKeyStore()
+    private var ticketKeyWatch: FileWatcher.Token?
 
     /// The log file SIGUSR1 reopens (stderr: nothing to reopen).
     private let logSink: LogSink
@@ -70,8 +73,15 @@ public final class Daemon: @unchecked Sendable {
             let runtime = try makeRuntime(listenerConfig, stateDir: config.daemon.stateDir)
             let inherited = inheritedSockets[position]
             let sockets = try inherited.map { [$0] } ?? Listener.bind(listenerConfig)
-            listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control))
+            listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control,
+                                      inherited: inherited != nil))
             logListening(listenerConfig, inherited: inherited != nil)
+        }
+        if let failed = ticketKeys.loadFiles(config.listeners, logger: logger).first { throw failed }
+        for listenerConfig in config.listeners where listenerConfig.ticketKeyFile == nil {
+            logger.info("ticket keys generated in memory", metadata: [
+                "listener": "\(listenerConfig.name)", "lifetime": "\(formatSeconds(.seconds(listenerConfig.ticketLifetime)))",
+            ])
         }
         if let address = config.daemon.metrics {
             metricsServer = try MetricsServer(address: address, control: control) { [self] in metricsText() }
@@ -86,6 +96,7 @@ public final class Daemon: @unchecked Sendable {
             monitor.isStopping = { [unowned self] in stopping }
             for listener in listeners { monitor.watch(listener) }
             certificates = monitor
+            watchTicketKeyFiles()
         }
         try Privileges.drop(user: config.daemon.user, group: config.daemon.group)
         if config.daemon.user != nil || config.daemon.group != nil {
@@ -133,7 +144,8 @@ public final class Daemon: @unchecked Sendable {
             backendHosts += resolved.map { _ in host }
         }
         // Client mode has no server side of its own: its TLS is towards the backends.
-        let context = config.client ? nil : try TLSSetup.makeContext(config, stateDir: stateDir, logger: logger)
+        let context = config.client ? nil : try TLSSetup.makeContext(config, stateDir: stateDir,
+                                                                     ticketKeys: ticketKeys.ring(for: config), logger: logger)
         let serverTLS = config.client ? try ServerTLSSetup.makeContext(config) : nil
         let counters = stats[config.name] ?? ListenerStats(name: config.name)
         stats[config.name] = counters
@@ -182,6 +194,7 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             let text = (error as? ConfigErrors).map { $0.errors.map(\.description).joined(separator: "; ") } ?? "\(error)"
             logger.error("reload failed, keeping the running configuration", metadata: ["error": "\(text)"])
+            reloadTicketKeys()
             return
         }
         for (listener, runtime) in plan.kept { listener.runtime = runtime }
@@ -195,6 +208,28 @@ public final class Daemon: @unchecked Sendable {
         logger.info("reloaded", metadata: [
             "listeners": "\(listeners.count)", "added": "\(plan.added.count)", "removed": "\(plan.removed.count)",
         ])
+        reloadTicketKeys()
+        watchTicketKeyFiles()
+    }
+
+    /// Re-reads every listener's ticket-key file and swaps its keys in (the first line encrypts from now on);
+    /// a file that does not load keeps the keys in use, logged. SIGHUP and a change of a file call this.
+    /// Call on the control queue.
+    func reloadTicketKeys() {
+        ticketKeys.loadFiles(listeners.map(\.runtime.config), logger: logger)
+    }
+
+    /// A rotation script replaces the ticket-key file (by rename, as `Config/scaling/rotate-ticket-keys` does):
+    /// the new keys are read without a signal, on every instance sharing the file.
+    private func watchTicketKeyFiles() {
+        guard let fileWatcher else { return }
+        let previous = ticketKeyWatch
+        let files = listeners.compactMap(\.runtime.config.ticketKeyFile)
+        ticketKeyWatch = files.isEmpty ? nil : fileWatcher.watch(paths: files) { [weak self] in
+            guard let self, !stopping else { return }
+            reloadTicketKeys()
+        }
+        if let previous { fileWatcher.cancel(previous) }
     }
 
     private struct ReloadPlan {
@@ -241,13 +276,18 @@ public final class Daemon: @unchecked Sendable {
         }
         stopping = true
         SystemdNotifier.notify("STOPPING=1")
+        metricsServer?.stopping = true
         for listener in listeners { listener.stop() }
         let grace: Duration = .seconds(listeners.map(\.runtime.config.shutdownGrace).max() ?? 30)
         logger.info("stopping", metadata: ["connections": "\(liveConnections)", "grace": "\(formatSeconds(grace))"])
         waitForSessions(until: .now + grace)
     }
 
-    private var liveConnections: Int { loops.reduce(0) { $0 + $1.liveConnections.load(ordering: .relaxed) } }
+    /// Connections on the loops, and those accepted but not yet handed over (read first: see `pendingHandoffs`).
+    private var liveConnections: Int {
+        let handedOver = listeners.reduce(0) { $0 + $1.pendingHandoffs.load(ordering: .sequentiallyConsistent) }
+        return handedOver + loops.reduce(0) { $0 + $1.liveConnections.load(ordering: .relaxed) }
+    }
 
     private func waitForSessions(until deadline: ContinuousClock.Instant) {
         if liveConnections == 0 { return exitNow() }

@@ -15,16 +15,22 @@ final class Listener: @unchecked Sendable {
     private let sources: [any DispatchSourceRead]
     private let loops: [EventLoop]
     private let nextLoop = Atomic<Int>(0)
+    /// Sockets accepted and on their way to a loop, not yet counted in its `liveConnections`: a stop must wait
+    /// for them too (those taken from the backlog just before the socket closes are exactly such).
+    let pendingHandoffs = Atomic<Int>(0)
     private let queue: DispatchQueue
     /// Per socket: accept is failing for lack of descriptors (one log line per episode, not per retry).
     private var starved: [Bool]
     private var started = false
+    /// Sockets handed over by systemd are shared with it (it keeps listening across restarts): never shut down.
+    private let inherited: Bool
     /// Sockets closed over a limit are logged at most once a second; the rest are counted into the next line.
     private var lastDropLog: ContinuousClock.Instant?
     private var unloggedDrops = 0
 
-    init(runtime: ListenerRuntime, sockets: [Int32], loops: [EventLoop], queue: DispatchQueue) {
+    init(runtime: ListenerRuntime, sockets: [Int32], loops: [EventLoop], queue: DispatchQueue, inherited: Bool = false) {
         self.runtime = runtime
+        self.inherited = inherited
         self.sockets = sockets
         self.loops = loops
         self.queue = queue
@@ -39,7 +45,7 @@ final class Listener: @unchecked Sendable {
         var firstError: NetError?
         for address in addresses {
             do {
-                sockets.append(try Sockets.listen(on: address))
+                sockets.append(try Sockets.listen(on: address, reusePort: config.reusePort))
             } catch {
                 // A machine without IPv6 still serves IPv4 for "all interfaces"; an explicit address must bind.
                 if firstError == nil { firstError = error }
@@ -71,21 +77,28 @@ final class Listener: @unchecked Sendable {
         }
     }
 
-    /// Stops accepting at once; the listening sockets close when their sources are cancelled.
+    /// Stops accepting at once. Clients whose connection the kernel already completed are taken first (closing
+    /// would reset them); with `reuse-port`, `shutdown` then takes each socket out of the port at once, so the
+    /// kernel sends every new connection to the other processes. The descriptors close when the sources are
+    /// cancelled (Dispatch owns them until then).
     func stop() {
-        for (socket, source) in zip(sockets, sources) {
+        for (index, (socket, source)) in zip(sockets, sources).enumerated() {
+            if started { acceptPending(index, draining: true) }
+            if runtime.config.reusePort && !inherited { shutdown(socket, Int32(SHUT_RDWR)) }
             source.setCancelHandler { close(socket) }
             source.cancel()
         }
     }
 
-    private func acceptPending(_ index: Int) {
+    private func acceptPending(_ index: Int, draining: Bool = false) {
         let socket = sockets[index]
         while true {
             guard let (fd, address) = Sockets.accept(socket) else {
                 switch errno {
                 case EINTR, ECONNABORTED, EPROTO: continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Stopping: the socket is about to close; nothing to pause for.
+                    if draining { return }
                     // Out of descriptors: pause this source briefly instead of spinning on a socket that stays readable.
                     if !starved[index] {
                         starved[index] = true
@@ -125,8 +138,11 @@ final class Listener: @unchecked Sendable {
                 continue
             }
             let loop = loops[nextLoop.add(1, ordering: .relaxed).oldValue % loops.count]
-            loop.execute {
+            pendingHandoffs.add(1, ordering: .sequentiallyConsistent)
+            loop.execute { [self] in
                 Connection(loop: loop, listener: runtime, fd: fd, client: address, refusal: refusal).start()
+                // After start() counted it on the loop, so a reader that sees this sees that.
+                pendingHandoffs.subtract(1, ordering: .sequentiallyConsistent)
             }
         }
     }

@@ -32,10 +32,12 @@ enum TLSSetup {
         settings.identities = pairs.map {
             TLSIdentity(certificateChainFile: $0.cert, privateKeyFile: $0.key, ocspFile: $0.ocspFile)
         }
+        settings.ticketLifetimeSeconds = max(1, Int(config.ticketLifetime.rounded(.up)))
         return settings
     }
 
-    static func makeContext(_ config: ListenerConfig, stateDir: String?, logger: Logger) throws(TLSError) -> TLSContext {
+    static func makeContext(_ config: ListenerConfig, stateDir: String?, ticketKeys: TicketKeyRing,
+                            logger: Logger) throws(TLSError) -> TLSContext {
         var settings = try settings(config, stateDir: stateDir)
         // Operators' certificate paths may be symbolic links (e.g. certbot's live/); the generated ones may not.
         let follow = config.cert != nil
@@ -55,7 +57,7 @@ enum TLSSetup {
                 try read(path)
             }
         }
-        let context = try TLSContext(settings: settings)
+        let context = try TLSContext(settings: settings, ticketKeys: ticketKeys)
         context.onStapleExpiry { note in
             logger.warning("ocsp response not stapled", metadata: [
                 "listener": "\(config.name)", "path": "\(note.file)", "cert": "\(note.certificate)", "reason": "\(note.detail)",

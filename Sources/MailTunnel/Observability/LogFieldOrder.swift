@@ -13,6 +13,7 @@ enum LogFieldOrder {
         "in", "out", "failures", "duration", "reason", "backend_error", "via", "auth_failures", "unlogged_since_last",
         "error", "retry_in_ms",
         "limit", "needed", "uid", "gid", "listeners", "added", "removed", "connections", "grace", "signal",
+        "keys", "lifetime",
     ]
 
     private static let rank: [String: Int] = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })

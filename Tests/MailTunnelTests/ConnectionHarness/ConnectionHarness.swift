@@ -30,7 +30,7 @@ final class ConnectionHarness: Sendable {
         let log = self.log
         let logger = Logger(label: "harness") { _ in RecordingLogHandler(recorder: log) }
         let backends = try SocketAddress.resolve(host: "127.0.0.1", port: port, passive: false)
-        runtime = ListenerRuntime(config: config, backends: backends, tls: try TLSSetup.makeContext(config, stateDir: nil, logger: logger),
+        runtime = ListenerRuntime(config: config, backends: backends, tls: try TLSSetup.makeContext(config, stateDir: nil, ticketKeys: TicketKeyRing(), logger: logger),
                                   logger: logger, stats: ListenerStats(name: config.name), admission: Admission())
         loop = try EventLoop(index: 0, logger: logger)
         loop.start(name: "harness-loop")
