@@ -91,6 +91,22 @@ def test_rotation_keeps_old_tickets_until_their_line_is_removed(fleet, mailtunne
         assert login_via(haproxy, instances, ctx, new.session)[0].reused, "a ticket of the new key did not resume"
 
 
+def test_a_replaced_key_file_is_read_without_a_signal(fleet, mailtunnel_bin):
+    """A rotation tool replaces the file by rename on every host; each instance notices (inotify) and uses it."""
+    haproxy, instances, key_file = fleet
+    ctx = tls_context("1.3")
+    old = login_via(haproxy, instances, ctx)[0]
+    marks = [mt.log_mark() for mt in instances]
+    write_key_file(key_file, [new_ticket_key(mailtunnel_bin)])               # the old key gone, no SIGHUP
+    for mt, mark in zip(instances, marks):
+        mt.wait_for_log(r"ticket keys loaded .*keys=1", since=mark)
+    for _ in instances:
+        assert not login_via(haproxy, instances, ctx, old.session)[0].reused, "the replaced file was not read"
+    new = login_via(haproxy, instances, ctx)[0]
+    for _ in instances:
+        assert login_via(haproxy, instances, ctx, new.session)[0].reused
+
+
 def test_rotation_script_shown_in_scaling_md(fleet, mailtunnel_bin):
     """SCALING.md's recipe: rotate-ticket-keys, then reload every instance. A ticket survives one rotation and
     is refused after the second; the promoted key's tickets resume on every instance."""
