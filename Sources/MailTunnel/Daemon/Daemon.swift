@@ -90,7 +90,7 @@ public final class Daemon: @unchecked Sendable {
         logger.info("listening", metadata: [
             "listener": "\(config.name)", "accept": "\(config.accept)",
             "connect": "\(config.connect.map(\.description).joined(separator: ","))", "protocol": "\(config.protocol.rawValue)",
-            "mode": "\(config.starttls ? "starttls" : "implicit-tls")", "socket": "\(inherited ? "inherited" : "bound")",
+            "mode": "\(config.usesStartTLS ? "starttls" : "implicit-tls")", "socket": "\(inherited ? "inherited" : "bound")",
         ])
     }
 
@@ -105,7 +105,7 @@ public final class Daemon: @unchecked Sendable {
         let admission = admissions[config.name] ?? Admission()
         admissions[config.name] = admission
         return ListenerRuntime(config: config, backends: backends, tls: context, logger: logger, stats: counters,
-                               admission: admission)
+                               admission: admission, relayRules: try config.loadRelayRules())
     }
 
     private func installSignals() {

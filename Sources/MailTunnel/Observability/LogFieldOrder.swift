@@ -7,7 +7,7 @@ import Logging
 enum LogFieldOrder {
     static let keys: [String] = [
         "loop", "listener", "accept", "connect", "protocol", "mode", "socket",
-        "client", "tls", "cipher", "peer", "serial", "identity", "user", "backend",
+        "client", "trusted", "tls", "cipher", "peer", "serial", "identity", "user", "backend",
         "path", "subject", "fingerprint", "address",
         "in", "out", "failures", "duration", "reason", "via", "auth_failures", "unlogged_since_last",
         "error", "retry_in_ms",

@@ -43,7 +43,7 @@ final class Connection: DeadlineHolder {
         startedAt = now
         lastActivity = now
         state = listener.config.acceptProxyProtocol ? .proxyHeader
-            : listener.config.starttls ? .connecting(since: now) : .handshaking(resuming: nil)
+            : listener.config.usesStartTLS ? .connecting(since: now) : .handshaking(resuming: nil)
     }
 
     var config: ListenerConfig { listener.config }
@@ -63,7 +63,7 @@ final class Connection: DeadlineHolder {
 
     /// The client is known (directly, or through the PROXY header): start its TLS or its STARTTLS dialogue.
     func proceedAfterAccept() {
-        if config.starttls {
+        if config.usesStartTLS {
             if let admissionRefusal {
                 refuse(admissionRefusal)
             } else {
@@ -126,7 +126,7 @@ final class Connection: DeadlineHolder {
         case .closing: return finish(.shutdown)
         case .handshaking: break
         case .proxyHeader, .connecting, .dialogue, .relaying:
-            if let reply = profile.shutdownReply, client.session != nil || config.starttls {
+            if let reply = profile.shutdownReply, client.session != nil || config.usesStartTLS {
                 toClient.append(reply)
                 flushClient()
             }
@@ -183,6 +183,7 @@ final class Connection: DeadlineHolder {
             "duration": "\(formatSeconds(loop.now - startedAt))", "reason": "\(reason.description)",
         ]
         if client.origin != nil { fields["via"] = "\(client.address.description)" }
+        if listener.isTrusted(host: client.host) { fields["trusted"] = "yes" }
         if authFailures > 0 { fields["auth_failures"] = "\(authFailures)" }
         listener.logger.info("connection ended", metadata: fields)
     }
