@@ -8,7 +8,8 @@ import Testing
     /// Options whose default is a note (unset, derived or required) rather than a value to print.
     static let noValueDefault = [
         "accept", "connect", "protocol", "cert", "key", "ciphersuites", "ca-file", "ca-path", "crl-file",
-        "allow-subject", "sasl-config-dir", "user", "group", "pid-file", "state-dir",
+        "allow-subject", "sasl-config-dir", "local-domains", "trusted-networks", "sender-login-map", "user", "group",
+        "pid-file", "state-dir",
     ]
 
     static func readme() throws -> String {
