@@ -214,3 +214,14 @@ accept = 465
 connect = 25
 protocol = proxy
 """)
+
+# smtp-address: a flags byte (bit 0: RCPT, else MAIL; bit 1: append CRLF), then the line (issue 13's table).
+for i, (flags, line) in enumerate([
+        (3, b"RCPT TO:<alice@example.org>"), (3, b"RCPT TO:<Alice@EXAMPLE.org.> NOTIFY=NEVER"),
+        (3, b"RCPT TO:<bob%elsewhere.net@example.org>"), (3, b"RCPT TO:<elsewhere.net!bob@example.org>"),
+        (3, b"RCPT TO:<@a,@b:bob@example.org>"), (3, b'RCPT TO:<"a>b c"@example.org>'),
+        (3, b"RCPT TO:<postmaster@[192.0.2.25]>"), (3, b"RCPT TO:<bob@[IPv6:2001:db8::1]>"),
+        (3, b"RCPT TO:<Postmaster>"), (3, b"RCPT TO: <x@mx.sub.example.org>"), (1, b"RCPT TO:alice@example.org"),
+        (2, b"MAIL FROM:<> SIZE=100 BODY=8BITMIME"), (2, b"MAIL FROM:<alice@example.org>"),
+        (2, b"MAIL FROM:<ceo@example.org> AUTH=<>"), (0, b'MAIL FROM:<"q\\"x"@sales.example.org>')]):
+    write("smtp-address", f"seed-{i:02d}", bytes([flags]) + line)
