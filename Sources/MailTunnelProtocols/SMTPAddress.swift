@@ -18,8 +18,10 @@
 ///   kept lowercased with its brackets.
 /// - `<postmaster>` without a domain is accepted (RFC 5321 4.5.1 requires it); any other address without a
 ///   domain is refused as a syntax error.
-/// - ESMTP parameters: `keyword[=value]` separated by spaces, value octets 33-126 except `=`, and also without
-///   `<`, `>` and `"`, so a parameter can never read as a second address to a lenient backend.
+/// - ESMTP parameters: `keyword[=value]` separated by spaces, keyword starting with a letter or digit, value octets
+///   33-126 except `=` (RFC 5321 esmtp-value; `AUTH=<>` is one) and `"` (which a lenient tokenizer could read as
+///   the start of a quoted word). The path always comes first in the line mailtunnel writes, so a parameter can
+///   never be read as the address.
 public struct SMTPMailbox: Equatable, Sendable {
     /// As written, quotes and escapes included.
     public var localPart: String
@@ -217,7 +219,7 @@ public enum SMTPAddressParser {
             guard let head = keyword.first, head.isASCIIAlphanumeric,
                   keyword.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") }),
                   keyword.count == word.count || !value.isEmpty,
-                  value.allSatisfy({ (33...126).contains($0) && !Array("=<>\"".utf8).contains($0) })
+                  value.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: "=") && $0 != UInt8(ascii: "\"") })
             else { return .failure(.syntax("bad parameter")) }
             parameters.append(String(decoding: word, as: UTF8.self))
         }

@@ -143,6 +143,8 @@ struct SMTPAddressTests {
         #expect(sender("MAIL FROM:<alice.smith@example.org>\r\n") == "MAIL FROM:<alice.smith@example.org>\r\n")
         #expect(sender("MAIL FROM:<postmaster@example.org.>\r\n") == "MAIL FROM:<postmaster@example.org>\r\n")
         #expect(sender("MAIL FROM:<>\r\n") == "MAIL FROM:<>\r\n")
+        #expect(sender("MAIL FROM:<alice@example.org> AUTH=<>\r\n") == "MAIL FROM:<alice@example.org> AUTH=<>\r\n")
+        #expect(sender("MAIL FROM:<alice@example.org> X=\"y\r\n").hasPrefix("501 "))
         #expect(sender("MAIL FROM:<ceo@example.org>\r\n")
                 == "553 5.7.1 <ceo@example.org>: Sender address rejected: not owned by user alice\r\n")
         #expect(sender("MAIL FROM:<x@sales.example.org>\r\n").hasPrefix("553 "))
