@@ -66,26 +66,23 @@ extension SMTPRelayGuard {
                 index = lf + 1
                 out.append(contentsOf: Self.deniedCommand)
                 endCommand(.plain)
-            case .bdatLine:
+            case .bdatLine, .policyLine:
+                // A line decided only once it is complete: collected whole, up to its limit.
+                let collecting = state
                 let byte = bytes[index]
                 index += 1
                 lineHead.append(byte)
                 if byte == Self.lf {
                     let line = lineHead
                     startLine()
-                    handleBDAT(line, into: &out)
-                } else if lineHead.count >= Self.maxBDATLineLength {
+                    if case .policyLine(let verb) = collecting {
+                        handlePolicyLine(line, verb, into: &out)
+                    } else {
+                        handleBDAT(line, into: &out)
+                    }
+                } else if case .policyLine = collecting, lineHead.count >= Self.maxPolicyLineLength {
                     deny()
-                }
-            case .policyLine(let verb):
-                let byte = bytes[index]
-                index += 1
-                lineHead.append(byte)
-                if byte == Self.lf {
-                    let line = lineHead
-                    startLine()
-                    handlePolicyLine(line, verb, into: &out)
-                } else if lineHead.count >= Self.maxPolicyLineLength {
+                } else if case .bdatLine = collecting, lineHead.count >= Self.maxBDATLineLength {
                     deny()
                 }
             case .lineHead:

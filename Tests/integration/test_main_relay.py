@@ -20,22 +20,30 @@ def mx(mailtunnel, relay_postfix, sasl_config, extra=()):
         *extra])
 
 
+def deliver(c, sender: str, to: str, refused: tuple[str, ...] = ()) -> None:
+    """On a session after EHLO (and AUTH): MAIL, each refused RCPT (554 Relay access denied), the RCPT to `to`,
+    the message and QUIT; the session is closed in any case."""
+    try:
+        assert c.cmd(f"MAIL FROM:<{sender}>")[0] == 250
+        for address in refused:
+            code, text = c.cmd(f"RCPT TO:<{address}>")
+            assert (code, text) == (554, DENIED.format(address)), text
+        code, text = c.cmd(f"RCPT TO:<{to}>")
+        assert code == 250, text
+        send_data(c, sender, to)
+        c.cmd("QUIT")
+    finally:
+        c.close()
+
+
 def test_plaintext_untrusted_client_delivers_locally_and_is_refused_outside(mailtunnel, relay_postfix, sasl_config):
     mt = mx(mailtunnel, relay_postfix, sasl_config)
     mark = mt.log_mark()
     sender, local, outside = unique("ext", "remote.example"), unique("alice", LOCAL_DOMAIN), unique("x", OUTSIDE)
     c = plaintext_from(mt.accept_port, UNTRUSTED_SOURCE)
-    try:
-        code, text = c.cmd("EHLO client.example")
-        assert code == 250 and "STARTTLS" in text and "AUTH" not in text, text
-        assert c.cmd(f"MAIL FROM:<{sender}>")[0] == 250
-        code, text = c.cmd(f"RCPT TO:<{outside}>")
-        assert (code, text) == (554, DENIED.format(outside)), text
-        assert c.cmd(f"RCPT TO:<{local}>")[0] == 250
-        send_data(c, sender, local)
-        c.cmd("QUIT")
-    finally:
-        c.close()
+    code, text = c.cmd("EHLO client.example")
+    assert code == 250 and "STARTTLS" in text and "AUTH" not in text, text
+    deliver(c, sender, local, refused=(outside,))
     assert recipients_of(relay_postfix, sender) == {local}
     line = mt.connection_ended(since=mark)[0]
     assert line.get("client", "").startswith(UNTRUSTED_SOURCE + ":"), line.raw
@@ -47,19 +55,13 @@ def test_auth_after_starttls_relays_outside(mailtunnel, relay_postfix, sasl_conf
     mt = mx(mailtunnel, relay_postfix, sasl_config)
     sender, outside = unique("alice", LOCAL_DOMAIN), unique("y", OUTSIDE)
     c = plaintext_from(mt.accept_port, UNTRUSTED_SOURCE)
-    try:
-        assert c.cmd("EHLO client.example")[0] == 250
-        assert c.cmd(auth_plain(USER, PASSWORD))[0] == 530, "AUTH must wait for TLS"
-        c.starttls()
-        code, text = c.cmd("EHLO client.example")
-        assert code == 250 and "AUTH" in text, text
-        assert c.cmd(auth_plain(USER, PASSWORD))[0] == 235
-        assert c.cmd(f"MAIL FROM:<{sender}>")[0] == 250
-        assert c.cmd(f"RCPT TO:<{outside}>")[0] == 250
-        send_data(c, sender, outside)
-        c.cmd("QUIT")
-    finally:
-        c.close()
+    assert c.cmd("EHLO client.example")[0] == 250
+    assert c.cmd(auth_plain(USER, PASSWORD))[0] == 530, "AUTH must wait for TLS"
+    c.starttls()
+    code, text = c.cmd("EHLO client.example")
+    assert code == 250 and "AUTH" in text, text
+    assert c.cmd(auth_plain(USER, PASSWORD))[0] == 235
+    deliver(c, sender, outside)
     assert recipients_of(relay_postfix, sender) == {outside}
 
 
@@ -89,14 +91,8 @@ def test_trusted_network_relays_without_auth(mailtunnel, relay_postfix, sasl_con
     mark = mt.log_mark()
     sender, outside = unique("legacy", LOCAL_DOMAIN), unique("w", OUTSIDE)
     c = plaintext_from(mt.accept_port, TRUSTED_SOURCE)
-    try:
-        assert c.cmd("EHLO legacy.example")[0] == 250
-        assert c.cmd(f"MAIL FROM:<{sender}>")[0] == 250
-        assert c.cmd(f"RCPT TO:<{outside}>")[0] == 250
-        send_data(c, sender, outside)
-        c.cmd("QUIT")
-    finally:
-        c.close()
+    assert c.cmd("EHLO legacy.example")[0] == 250
+    deliver(c, sender, outside)
     assert recipients_of(relay_postfix, sender) == {outside}
     line = mt.connection_ended(since=mark)[0]
     assert line.get("trusted") == "yes" and line.get("client", "").startswith(TRUSTED_SOURCE + ":"), line.raw
