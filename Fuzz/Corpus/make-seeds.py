@@ -118,6 +118,10 @@ write("relay-guard", "data-end-variants", guard(3, b"DATA\r\n", b"x\n.\nXCLIENT 
 write("relay-guard", "data-refused", guard(1, b"DATA\r\n" + SMUGGLED, b"DATA\r\nXCLIENT a\r\n.\r\n"))
 write("relay-guard", "verbs", guard(3, b"xclient addr=1.1.1.1\r\n  XCLIENT x\r\n\tXFORWARD y\r\nSTARTTLS\r\nstarttlsx\r\n"
                                          b"XCLIENTFOO\r\nXCLI", b"ENT split\r\n", b"BDAT  5\r\nBDAT 5 LAST junk\r\n"))
+write("relay-guard", "local-domains-rcpt-mix", guard(11, b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@example.org>\r\n"
+      b"RCPT TO:<y@evil.net>\r\nrcpt to: <z%evil.net@example.org>\r\nRCPT TO:<@a:w@example.org>\r\n",
+      b"RSET\r\nMAIL FROM:<>\r\nRCPT TO:<Q@EXAMPLE.ORG.>\r\nBDAT 20 LAST\r\nRCPT TO:<v@evil.net>\r\n"
+      b"RCPT TO:<u@evil.net>\r\nDATA\r\n", msg + b".\r\n"))
 write("relay-guard", "dot-stuffing", guard(3, b"DATA\r\n", b"..\r\n.x\r\n\r\n.\r", b"\n", SMUGGLED))
 
 # ---- SMTP auth gate: flags (1 xclient, 2 greeting already seen), then records ----
