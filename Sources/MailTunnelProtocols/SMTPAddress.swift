@@ -28,6 +28,11 @@ public struct SMTPMailbox: Equatable, Sendable {
     /// Lowercased without a trailing dot; an address literal keeps its brackets; nil only for `<postmaster>`.
     public var domain: String?
 
+    public init(localPart: String, domain: String?) {
+        self.localPart = localPart
+        self.domain = domain
+    }
+
     /// The local part holds a percent-hack, bang-path or extra `@` character.
     public var hasRoutingCharacters: Bool {
         localPart.utf8.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "!") || $0 == UInt8(ascii: "@") }
