@@ -65,6 +65,22 @@ def test_auth_after_starttls_relays_outside(mailtunnel, relay_postfix, sasl_conf
     assert recipients_of(relay_postfix, sender) == {outside}
 
 
+def test_commands_pipelined_behind_starttls_are_discarded_and_tls_without_auth_is_local_only(
+        mailtunnel, relay_postfix, sasl_config):
+    mt = mx(mailtunnel, relay_postfix, sasl_config)
+    sender, local, outside = unique("ext", "remote.example"), unique("alice", LOCAL_DOMAIN), unique("u", OUTSIDE)
+    c = plaintext_from(mt.accept_port, UNTRUSTED_SOURCE)
+    assert c.cmd("EHLO client.example")[0] == 250
+    c.sock.sendall(f"STARTTLS\r\nMAIL FROM:<{sender}>\r\nRCPT TO:<{outside}>\r\n".encode())
+    assert c.reply()[0] == 220
+    c.sock = c.ctx.wrap_socket(c.sock, server_hostname="localhost")
+    code, text = c.cmd("EHLO client.example")
+    assert code == 250 and "AUTH" in text, text
+    # Had the injected MAIL run, this one would get 503 (nested MAIL) from Postfix.
+    deliver(c, sender, local, refused=(outside,))
+    assert recipients_of(relay_postfix, sender) == {local}
+
+
 def test_client_certificate_relays_outside_and_none_is_local_only(mailtunnel, relay_postfix, gate_ca):
     mt = mailtunnel(connect=relay_postfix.port, protocol="smtp", extra=[
         "--verify", "optional", "--ca-file", str(gate_ca.cert), "--auth", "certificate",
