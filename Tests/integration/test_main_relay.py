@@ -174,3 +174,15 @@ def test_sender_login_map_refuses_forged_sender_and_reloads_on_sighup(mailtunnel
         c.cmd("QUIT")
     finally:
         c.close()
+
+    # A map that does not parse fails the reload; the running rules stay.
+    senders.write_text(f"{USER}\n")
+    mark = mt.log_mark()
+    mt.process.signal(signal.SIGHUP)
+    assert "sender-login-map" in mt.wait_for_log("reload failed", since=mark)[0].raw
+    c = authenticated_session()
+    try:
+        assert c.cmd(f"MAIL FROM:<{forged}>")[0] == 250
+        c.cmd("QUIT")
+    finally:
+        c.close()
