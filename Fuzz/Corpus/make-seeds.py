@@ -144,6 +144,9 @@ import base64
 evil = base64.b64encode(b"\x00a\r\nXCLIENT ADDR=6.6.6.6\x00pass")
 write("auth-gate", "crlf-user", gate(1, [(S, SMTP_GREETING), (C, b"EHLO c\r\n"), (S, EHLO_REPLY), (C, b"AUTH PLAIN " + evil + b"\r\n"),
                                         (S, b"220 mx\r\n"), (S, b"250 ok\r\n")]))
+write("auth-gate", "local-domains-xclient", gate(5, [(S, SMTP_GREETING), (C, b"EHLO c\r\n"), (S, EHLO_REPLY),
+      (C, b"MAIL FROM:<x@remote.net>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@evil.net>\r\n"), (S, b"220 mx\r\n"),
+      (S, EHLO_REPLY), (S, b"250 ok\r\n250 ok\r\n")]))
 write("auth-gate", "bad", gate(0, [(S, SMTP_GREETING), (C, b"AUTH PLAIN =\r\nAUTH PLAIN !!!\r\n*\r\nAUTH FOO\r\nSTARTTLS\r\nQUIT\r\n")]))
 
 # ---- PROXY protocol: first byte = v2 payload cap / 64 ----
