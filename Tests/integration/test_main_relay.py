@@ -164,25 +164,23 @@ def test_sender_login_map_refuses_forged_sender_and_reloads_on_sighup(mailtunnel
     finally:
         c.close()
 
-    senders.write_text(f"{USER}  {USER}@{LOCAL_DOMAIN}, {forged}\n")
-    mark = mt.log_mark()
-    mt.process.signal(signal.SIGHUP)
-    mt.wait_for_log("reloaded", since=mark)
-    c = authenticated_session()
-    try:
-        assert c.cmd(f"MAIL FROM:<{forged}>")[0] == 250, "the reloaded map gives alice the address"
-        c.cmd("QUIT")
-    finally:
-        c.close()
+    def reload_with(text: str, outcome: str):
+        senders.write_text(text)
+        mark = mt.log_mark()
+        mt.process.signal(signal.SIGHUP)
+        return mt.wait_for_log(outcome, since=mark)[0]
 
+    def forged_sender_code() -> int:
+        c = authenticated_session()
+        try:
+            code = c.cmd(f"MAIL FROM:<{forged}>")[0]
+            c.cmd("QUIT")
+            return code
+        finally:
+            c.close()
+
+    reload_with(f"{USER}  {USER}@{LOCAL_DOMAIN}, {forged}\n", "reloaded")
+    assert forged_sender_code() == 250, "the reloaded map gives alice the address"
     # A map that does not parse fails the reload; the running rules stay.
-    senders.write_text(f"{USER}\n")
-    mark = mt.log_mark()
-    mt.process.signal(signal.SIGHUP)
-    assert "sender-login-map" in mt.wait_for_log("reload failed", since=mark)[0].raw
-    c = authenticated_session()
-    try:
-        assert c.cmd(f"MAIL FROM:<{forged}>")[0] == 250
-        c.cmd("QUIT")
-    finally:
-        c.close()
+    assert "sender-login-map" in reload_with(f"{USER}\n", "reload failed").raw
+    assert forged_sender_code() == 250
