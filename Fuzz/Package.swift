@@ -11,6 +11,7 @@ let settings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 let fuzzTargets = [
     "FuzzStartTLSIMAP", "FuzzStartTLSPOP3", "FuzzStartTLSSMTP", "FuzzRelayGuard", "FuzzAuthGate",
     "FuzzProxyProtocol", "FuzzNativeConfig", "FuzzStunnelConfig", "FuzzStartTLSClient",
+    "FuzzSMTPAddress",
 ]
 
 let package = Package(

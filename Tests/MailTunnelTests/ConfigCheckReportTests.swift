@@ -42,6 +42,9 @@ import MailTunnelProtocols
             sasl-service = smtp
             # sasl-config-dir is not set (default: libsasl2's search path (/etc/sasl2))
             xclient = no
+            # local-domains is not set (default: none)
+            # trusted-networks is not set (default: none)
+            # sender-login-map is not set (default: none)
             proxy-protocol = none
             accept-proxy-protocol = no
             accept-proxy-from = 127.0.0.0/8, ::1

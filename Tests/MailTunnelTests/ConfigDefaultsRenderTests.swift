@@ -8,7 +8,7 @@ import Testing
     /// Options whose default is a note (unset, derived or required) rather than a value to print.
     static let noValueDefault = [
         "accept", "connect", "protocol", "verify-host", "cert", "key", "ocsp-file", "ciphersuites", "ca-file", "ca-path", "crl-file",
-        "allow-subject", "sasl-config-dir", "user", "group", "pid-file", "log", "state-dir",
+        "allow-subject", "sasl-config-dir", "local-domains", "trusted-networks", "sender-login-map", "user", "group", "pid-file", "log", "state-dir",
         "ticket-key-file",
     ]
 

@@ -96,7 +96,7 @@ func loadErrors(_ arguments: [String], sourceLocation: SourceLocation = #_source
         #expect(pop3s.connectTimeout == 5)
         #expect(pop3s.protocol == .pop3)
         #expect(submission.protocol == .smtp)
-        #expect(submission.starttls)
+        #expect(submission.starttls == .yes)
         // Process-wide values are held once, in run.daemon, for every listener.
         #expect(run.daemon.logLevel == .notice)
     }

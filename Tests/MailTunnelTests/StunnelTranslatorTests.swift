@@ -62,7 +62,7 @@ import MailTunnelTLS
         #expect(imaps.accept == HostPort(host: nil, port: 993))
         #expect(imaps.connect == [HostPort(host: "127.0.0.1", port: 143), HostPort(host: "10.0.0.8", port: 143)])
         #expect(imaps.protocol == .imap)
-        #expect(imaps.starttls == false)
+        #expect(imaps.starttls == .no)
         #expect(imaps.cert == "\(dir.path)/mail.pem")
         #expect(imaps.key == "\(dir.path)/mail.pem")
         #expect(imaps.idleTimeout == 43200)
@@ -79,7 +79,7 @@ import MailTunnelTLS
 
         #expect(submission.accept == HostPort(host: "0.0.0.0", port: 587))
         #expect(submission.protocol == .smtp)
-        #expect(submission.starttls == true)
+        #expect(submission.starttls == .yes)
         #expect(submission.connectTimeout == 5)
         #expect(submission.ciphers == "ECDHE-RSA-AES256-GCM-SHA384")
         #expect(submission.idleTimeout == 43200, "global stunnel options are defaults for every service")
@@ -165,7 +165,7 @@ import MailTunnelTLS
         let smtps = try #require(run.listeners.first)
         #expect(smtps.proxyProtocol == .v1)
         #expect(smtps.protocol == .smtp)
-        #expect(smtps.starttls == false)
+        #expect(smtps.starttls == .no)
         #expect(smtps.xclient == true)
     }
 

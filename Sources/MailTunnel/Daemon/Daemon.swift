@@ -130,7 +130,7 @@ public final class Daemon: @unchecked Sendable {
         logger.info("listening", metadata: [
             "listener": "\(config.name)", "accept": "\(config.accept)",
             "connect": "\(config.connect.map(\.description).joined(separator: ","))", "protocol": "\(config.protocol.rawValue)",
-            "mode": "\(config.client ? "client-" : "")\(config.starttls ? "starttls" : "implicit-tls")", "socket": "\(inherited ? "inherited" : "bound")",
+            "mode": "\(config.client ? "client-" : "")\(config.usesStartTLS ? "starttls" : "implicit-tls")", "socket": "\(inherited ? "inherited" : "bound")",
         ])
     }
 
@@ -152,7 +152,8 @@ public final class Daemon: @unchecked Sendable {
         let admission = admissions[config.name] ?? Admission()
         admissions[config.name] = admission
         return ListenerRuntime(config: config, backends: backends, tls: context, logger: logger, stats: counters,
-                               admission: admission, serverTLS: serverTLS, backendHosts: backendHosts)
+                               admission: admission, serverTLS: serverTLS, backendHosts: backendHosts,
+                               relayRules: try config.loadRelayRules())
     }
 
     private func installSignals() {

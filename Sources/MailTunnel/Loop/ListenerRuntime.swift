@@ -26,8 +26,10 @@ final class ListenerRuntime: Sendable {
     /// What client mode's SMTP EHLO says.
     let localHostName = HostName.current
 
+    /// `relayRules`: the SMTP gate's `local-domains` and `sender-login-map`, read when this runtime is built.
     init(config: ListenerConfig, backends: [SocketAddress], tls: TLSContext?, logger: Logger, stats: ListenerStats,
-         admission: Admission, serverTLS: TLSClientContext? = nil, backendHosts: [String] = []) {
+         admission: Admission, serverTLS: TLSClientContext? = nil, backendHosts: [String] = [],
+         relayRules: SMTPRelayRules = .none) {
         self.serverTLS = serverTLS
         self.backendHosts = backendHosts
         self.stats = stats
@@ -36,7 +38,9 @@ final class ListenerRuntime: Sendable {
         self.logger = logger
         self.admission = admission
         self.profile = config.protocol.profile
-        self.sessionSettings = config.sessionSettings
+        var settings = config.sessionSettings
+        settings.relayRules = relayRules
+        self.sessionSettings = settings
         self.timeouts = ConnectionTimeouts(config)
         self.tlsContext = Mutex(tls)
     }
@@ -44,6 +48,12 @@ final class ListenerRuntime: Sendable {
     var tls: TLSContext? { tlsContext.withLock { $0 } }
 
     func replaceTLS(_ context: TLSContext) { tlsContext.withLock { $0 = context } }
+
+    /// The client at `host` (the PROXY source where one was accepted) is in `trusted-networks`.
+    func isTrusted(host: String) -> Bool {
+        guard !config.trustedNetworks.isEmpty, let address = IPAddress(host) else { return false }
+        return config.trustedNetworks.contains { $0.contains(address) }
+    }
 
     /// The unit limits count for a client address: IPv4 address or IPv6 /64.
     static func clientKey(_ host: String) -> String { IPAddress(host)?.clientKey.description ?? host }

@@ -20,7 +20,7 @@ extension Connection {
     var serverName: String { config.verifyHost ?? listener.backendHosts[backend.index] }
 
     func beginSecuringServer() {
-        guard config.starttls else { return startServerHandshake(greeting: []) }
+        guard config.usesStartTLS else { return startServerHandshake(greeting: []) }
         guard let dialogue = StartTLSClientDialogue(protocol: config.protocol, clientName: listener.localHostName) else {
             return refuse(.serverTLSFailed("protocol \(config.protocol.rawValue) has no STARTTLS"))
         }

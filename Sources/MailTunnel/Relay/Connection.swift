@@ -198,6 +198,7 @@ final class Connection: DeadlineHolder {
             fields["server_tls"] = "\(session.version)"
             fields["resumed"] = "\(backend.resumed ? "yes" : "no")"
         }
+        if listener.isTrusted(host: client.host) { fields["trusted"] = "yes" }
         if authFailures > 0 { fields["auth_failures"] = "\(authFailures)" }
         listener.logger.info("connection ended", metadata: fields)
     }
