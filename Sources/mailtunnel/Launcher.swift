@@ -19,6 +19,8 @@ enum Launcher {
             print(OptionDocs.helpText, terminator: "")
         case .version:
             print(MailTunnelVersion.string)
+        case .generate(let generated):
+            print(generated.text, terminator: "")
         case .check:
             print(CheckReport.render(config), terminator: "")
         case .run:

@@ -9,6 +9,8 @@ public struct RunConfig: Sendable, Equatable {
         case help
         /// Print the version.
         case version
+        /// Print a generated man page or completion script (hidden flags, for the packaging).
+        case generate(GeneratedText)
     }
 
     public var mode: Mode
@@ -32,6 +34,9 @@ public struct RunConfig: Sendable, Equatable {
         let (parsed, argumentErrors) = ListenerArguments.parse(arguments)
         if parsed.help { return RunConfig(mode: .help, listeners: [], daemon: DaemonSettings()) }
         if parsed.version { return RunConfig(mode: .version, listeners: [], daemon: DaemonSettings()) }
+        if let generated = parsed.generated, argumentErrors.isEmpty {
+            return RunConfig(mode: .generate(generated), listeners: [], daemon: DaemonSettings())
+        }
 
         var errors = argumentErrors
         var raw: [RawListener] = []
