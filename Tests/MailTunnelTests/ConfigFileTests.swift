@@ -251,7 +251,7 @@ func loadErrors(_ arguments: [String], sourceLocation: SourceLocation = #_source
     @Test func missingFile() {
         let errors = loadErrors(["--config", "/nonexistent/imaps.conf"])
         #expect(errors.map(\.description)
-                == ["/nonexistent/imaps.conf: cannot read the file (missing, unreadable or not UTF-8)"])
+                == ["/nonexistent/imaps.conf: cannot read the file: it does not exist"])
     }
 
     @Test func processWideKeysMustAgree() throws {

@@ -13,6 +13,8 @@ public struct RunConfig: Sendable, Equatable {
         case version
         /// Print `TicketKeyFile.newLine()`.
         case newTicketKey
+        /// Print a generated man page or completion script (hidden flags, for the packaging).
+        case generate(GeneratedText)
     }
 
     public var mode: Mode
@@ -40,6 +42,9 @@ public struct RunConfig: Sendable, Equatable {
         if parsed.help { return RunConfig(mode: .help, listeners: [], daemon: DaemonSettings()) }
         if parsed.version { return RunConfig(mode: .version, listeners: [], daemon: DaemonSettings()) }
         if parsed.newTicketKey { return RunConfig(mode: .newTicketKey, listeners: [], daemon: DaemonSettings()) }
+        if let generated = parsed.generated, argumentErrors.isEmpty {
+            return RunConfig(mode: .generate(generated), listeners: [], daemon: DaemonSettings())
+        }
 
         var errors = argumentErrors
         var raw: [RawListener] = []

@@ -35,11 +35,12 @@ struct StunnelTranslation: Sendable {
 /// holds only the file format, the sections and the options stunnel has that mailtunnel has no key for.
 enum StunnelConfigTranslator {
     static func load(path: String) -> (StunnelTranslation, [ConfigError]) {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        switch ConfigFileText.read(path) {
+        case .success(let text): return translate(text: text, file: path)
+        case .failure(let problem):
             return (StunnelTranslation(), [ConfigError(ConfigLocation(file: path, line: nil), key: nil,
-                                                       "cannot read the stunnel config (missing, unreadable or not UTF-8)")])
+                                                       "cannot read the stunnel config: \(problem.reason)")])
         }
-        return translate(text: text, file: path)
     }
 
     struct Scope {
