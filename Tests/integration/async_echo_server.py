@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Echo backend for many concurrent connections (one asyncio process, no thread per connection), for the
-9,500-idle-connections test. Usage: async_echo_server.py HOST PORT."""
+9,500-idle-connections and the 20,000-drops tests. Usage: async_echo_server.py HOST PORT [GREETING] (GREETING + CRLF
+is sent first on each connection, a stand-in for a server that talks first)."""
 import asyncio
 import sys
 
 
+GREETING = sys.argv[3].encode() + b"\r\n" if len(sys.argv) > 3 else b""
+
+
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
+        writer.write(GREETING)
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()

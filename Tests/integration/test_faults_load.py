@@ -19,7 +19,7 @@ import pytest
 from clients import client_context, echo_round_trip
 from conftest import HERE
 from daemon_health import Baseline
-from procs import Process, free_port, port_accepts, wait_until
+from procs import Process, fd_count, free_port, port_accepts, rss_kib, wait_until
 
 DROPS = 20_000
 IDLE = 9_500
@@ -47,17 +47,19 @@ async def dropped_connection(port: int, starttls: bool, cut: int, rst: bool, hel
     the connection: FIN or RST."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
+        hello_part = cut
         if starttls:
             command = b"a STARTTLS\r\n"
+            hello_part = cut - len(command)
             await reader.readline()                         # the greeting (relayed from the backend)
             writer.write(command[:cut])
-            if cut >= len(command):
+            if hello_part >= 0:
                 await reader.readline()                     # "a OK Begin TLS negotiation now"
-                writer.write(hello[:cut - len(command)])
+                writer.write(hello[:hello_part])
         else:
             writer.write(hello[:cut])
         await writer.drain()
-        if cut >= len(hello):
+        if hello_part >= len(hello):
             await reader.read(1)                            # the ServerHello has started
     finally:
         if rst:
@@ -86,12 +88,12 @@ async def run_schedule(schedule, ports, hellos, concurrency: int, deadline: floa
 
 
 @pytest.mark.slow
-def test_20000_connections_dropped_mid_handshake(mailtunnel, backends, echo_port, figures):
+def test_20000_connections_dropped_mid_handshake(mailtunnel, async_echo_backend, echo_port, figures):
     seed = int(os.environ.get("MAILTUNNEL_FAULT_SEED") or time.time_ns() % 1_000_000_007)
     print(f"\n[faults] drop schedule seed={seed} (replay: MAILTUNNEL_FAULT_SEED={seed})", file=sys.stderr)
     rng = random.Random(seed)
     hellos = recorded_client_hellos()
-    greeting_port = backends.echo(greeting=IMAP_GREETING)
+    greeting_port = async_echo_backend(IMAP_GREETING)
     implicit = mailtunnel(connect=echo_port, protocol="none")
     starttls = mailtunnel(connect=greeting_port, protocol="imap", extra=["--starttls", "yes"])
     health = {m: Baseline(m) if m is implicit else Baseline(m, serve=starttls_served) for m in (implicit, starttls)}
@@ -110,7 +112,11 @@ def test_20000_connections_dropped_mid_handshake(mailtunnel, backends, echo_port
     assert not errors, f"seed={seed}: {len(errors)} connections failed: {errors[:5]}"
     counts = {False: sum(1 for s in schedule if not s[0]), True: sum(1 for s in schedule if s[0])}
     for m, is_starttls in ((implicit, False), (starttls, True)):
-        m.wait_for_log("connection ended", since=marks[m], count=counts[is_starttls], timeout=60)
+        # Every dropped connection is logged once. (Probe lines are included: with 10,000 connections a client
+        # port comes round again, and the harness would hide a line that reuses its readiness probe's port.)
+        ended = lambda: sum("connection ended" in l.raw for l in m.log_lines(marks[m], include_probes=True))
+        wait_until(lambda: ended() >= counts[is_starttls], 60, interval=0.5, what=f"{counts[is_starttls]} log lines")
+        assert ended() == counts[is_starttls], f"{ended()} lines for {counts[is_starttls]} connections"
         health[m].assert_recovered(figures)
 
 
@@ -180,6 +186,23 @@ def test_sighup_every_100ms_during_new_connections(mailtunnel, echo_port, figure
     health.assert_recovered(figures)
 
 
+@pytest.fixture
+def async_echo_backend(workdir):
+    """Factory: an async_echo_server.py process (optional greeting), stopped by PID at teardown."""
+    started = []
+
+    def start(greeting: str | None = None) -> int:
+        port = free_port()
+        argv = [sys.executable, str(HERE / "async_echo_server.py"), "127.0.0.1", str(port)]
+        started.append(Process(argv + ([greeting] if greeting else []), workdir, f"async-echo-{port}", nofile=20_000))
+        wait_until(lambda: port_accepts("127.0.0.1", port), 15, what="async echo backend")
+        return port
+
+    yield start
+    for p in started:
+        p.stop(grace=5)
+
+
 def _raise_nofile(n: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < n:
@@ -187,22 +210,26 @@ def _raise_nofile(n: int) -> None:
 
 
 @pytest.mark.slow
-def test_9500_idle_tls_connections_all_answer(mailtunnel, workdir, figures):
+def test_9500_idle_tls_connections_all_answer(mailtunnel, async_echo_backend, figures):
     _raise_nofile(20_000)
-    port = free_port()
-    echo = Process([sys.executable, str(HERE / "async_echo_server.py"), "127.0.0.1", str(port)], workdir,
-                   "async-echo", nofile=20_000)
-    try:
-        wait_until(lambda: port_accepts("127.0.0.1", port), 15, what="async echo backend")
-        mt = mailtunnel(connect=port, protocol="none", nofile=20_000)
-        health = Baseline(mt)
+    port = async_echo_backend()
+    mt = mailtunnel(connect=port, protocol="none", nofile=20_000)
+    health = Baseline(mt)
+    rss_idle = health.rss
+    for round_ in (1, 2):
         started = time.monotonic()
-        opened, answered = asyncio.run(hold_then_ping(mt.accept_port, IDLE, deadline=started + 150))
-        figures(held=opened, answered=answered, seconds=f"{time.monotonic() - started:.1f}")
+        opened, answered = asyncio.run(hold_then_ping(mt.accept_port, IDLE, deadline=started + 120))
+        figures(round=round_, held=opened, answered=answered, seconds=f"{time.monotonic() - started:.1f}",
+                rss_kib=rss_kib(mt.pid))
         assert opened == IDLE and answered == IDLE, f"held {opened}, answered {answered} of {IDLE}"
-        health.assert_recovered(figures)
-    finally:
-        echo.stop(grace=5)
+        if round_ == 1:
+            # 9,500 sessions' buffers stay in glibc's arenas after they are freed (~150 MiB here), so RSS does
+            # not fall back to the idle figure; what must hold is that the second round reuses that memory
+            # instead of adding to it: the second round is checked against the RSS after the first.
+            wait_until(lambda: fd_count(mt.pid) <= health.fds, 30, what="descriptors back after round 1")
+            health.rss = rss_kib(mt.pid)
+    figures(rss_idle_kib=rss_idle, rss_after_round1_kib=health.rss)
+    health.assert_recovered(figures)
 
 
 async def hold_then_ping(port: int, count: int, deadline: float) -> tuple[int, int]:
