@@ -17,6 +17,7 @@ class BackendSeen:
     received: int = 0
     sha256_received: str = ""
     sent: int = 0
+    lines: list[bytes] = field(default_factory=list)      # SMTP mode: every command line, in order
     send_blocked: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)
 
@@ -145,6 +146,7 @@ class FaultBackend:
         conn.settimeout(60.0)
         conn.sendall(b"220 fault.test ESMTP\r\n")
         for line in iter(reader.readline, b""):
+            seen.lines.append(line)
             verb = line[:4].upper()
             if verb == b"DATA":
                 conn.sendall(b"354 go ahead\r\n")
