@@ -160,8 +160,14 @@ class FaultBackend:
             elif verb == b"QUIT":
                 conn.sendall(b"221 2.0.0 bye\r\n")
                 break
+            elif verb in (b"EHLO", b"HELO"):
+                conn.sendall(b"250-fault.test\r\n250-XCLIENT ADDR PORT NAME LOGIN\r\n250 8BITMIME\r\n")
+            elif line[:8].upper() == b"XCLIENT ":
+                conn.sendall(b"220 fault.test ESMTP\r\n")       # Postfix greets again after XCLIENT
+            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                conn.sendall(b"250 2.0.0 ok\r\n")
             else:
-                conn.sendall(b"250 fault.test\r\n" if verb in (b"EHLO", b"HELO") else b"250 2.0.0 ok\r\n")
+                conn.sendall(b"502 5.5.2 Error: command not recognized\r\n")
 
     def _read_all(self, conn, seen, echo: bool) -> None:
         digest = hashlib.sha256()
