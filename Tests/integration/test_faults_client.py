@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from clients import client_context, half_close_exchange, tls_connect
+from clients import client_context, half_close_exchange, memory_bio_handshake, tls_connect
 from daemon_health import Baseline
 from fault_backend import FaultBackend
 from procs import rss_kib
@@ -113,26 +113,19 @@ def client_after_close_notify(host: str, port: int, upload: bytes, timeout: floa
         if data:
             raw.sendall(data)
 
-    def feed():
+    def feed() -> bool:
         data = raw.recv(65536)
         incoming.write(data) if data else incoming.write_eof()
-        if not data:
-            raise ConnectionError(f"TCP EOF before close_notify after {len(received)} bytes")
+        return bool(data)
 
     with raw:
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                flush()
-                feed()
-        flush()
+        memory_bio_handshake(tls, flush, feed)
         while True:
             try:
                 data = tls.read(65536)
             except ssl.SSLWantReadError:
-                feed()
+                if not feed():
+                    raise ConnectionError(f"TCP EOF before close_notify after {len(received)} bytes")
                 continue
             except ssl.SSLZeroReturnError:
                 break
