@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
 #include "CMailTunnelLinux.h"
+#include <sys/syscall.h>
+#include <unistd.h>
 
 uint32_t mt_linux_epollet(void) { return EPOLLET; }
 
@@ -8,3 +10,5 @@ int mt_linux_sock_nonblock(void) { return SOCK_NONBLOCK; }
 int mt_linux_sock_cloexec(void) { return SOCK_CLOEXEC; }
 
 ssize_t mt_linux_send_nosignal(int fd, const void *buf, size_t len) { return send(fd, buf, len, MSG_NOSIGNAL); }
+
+int mt_linux_thread_setresuid(uid_t ruid, uid_t euid, uid_t suid) { return (int)syscall(SYS_setresuid, ruid, euid, suid); }

@@ -21,4 +21,8 @@ int mt_linux_sock_cloexec(void);
 // send() that reports EPIPE instead of raising SIGPIPE, whatever the process's signal disposition.
 ssize_t mt_linux_send_nosignal(int fd, const void *buf, size_t len);
 
+// setresuid(2) for the calling thread only (the raw system call; glibc's wrapper changes every thread). The unit
+// tests use it to check, as root, what an unprivileged reader of a file meets.
+int mt_linux_thread_setresuid(uid_t ruid, uid_t euid, uid_t suid);
+
 #endif
