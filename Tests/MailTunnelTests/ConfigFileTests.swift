@@ -169,7 +169,8 @@ func loadErrors(_ arguments: [String], sourceLocation: SourceLocation = #_source
         try FileManager.default.setAttributes([.posixPermissions: 0o000], ofItemAtPath: cert)
         let file = try dir.write("imaps.conf", "accept = 993\nconnect = 143\ncert = \(cert)\n")
         // Root reads every file, and CI runs as root: the check runs as nobody (on a thread of its own).
-        let errors = try UnprivilegedThread.run { loadErrors(["--config", file]) }
+        let (errors, uid) = try UnprivilegedThread.run { (loadErrors(["--config", file]), getuid()) }
+        #expect(uid == UnprivilegedThread.nobody)
         #expect(errors.map(\.description) == ["\(file):3: cert: expected a readable file, cannot read '\(cert)'"])
     }
 
