@@ -15,7 +15,6 @@ from starttls_support import (LineClient, imap_caps, open_plain, pop3_capa, smtp
                               starttls_tunnel, upgrade)
 
 HANDSHAKE = 2.0
-EARLIEST, LATEST = 1.5, 4.0      # the timeout, give or take scheduling; far below the 30 min idle timeout
 WAIT_FOR_CLOSE = 8.0             # bounded wait for the close (the old daemon never closes in this test)
 REFUSAL = {"imap": b"* BYE", "pop3": b"-ERR", "smtp": b"421 "}
 
@@ -30,9 +29,11 @@ def first_command(c: LineClient, protocol: str) -> None:
 
 
 def assert_closed_at_handshake_timeout(mt, mark, rest: bytes, elapsed: float, protocol: str) -> None:
-    assert EARLIEST < elapsed < LATEST, f"closed {elapsed:.2f}s after accept; handshake-timeout is {HANDSHAKE}s"
+    # Closed within WAIT_FOR_CLOSE (the bounded read above) instead of living for the 30 min idle timeout, for
+    # the logged reason, and by the daemon's own clock not before the deadline; the client's figure is reported.
     assert rest.startswith(REFUSAL[protocol]), f"no {protocol} refusal before the close: {rest!r}"
-    mt.connection_ended(since=mark, reason="handshake timeout")
+    line = mt.connection_ended(since=mark, reason="handshake timeout")[0]
+    assert float(line["duration"].rstrip("s")) >= HANDSHAKE, line.raw
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3", "smtp"])

@@ -26,4 +26,8 @@ ssize_t mt_linux_send_nosignal(int fd, const void *buf, size_t len);
 int mt_linux_inotify_init(void);
 int mt_linux_inotify_add_watch(int fd, const char *path, uint32_t mask);
 
+// setresuid(2) for the calling thread only (the raw system call; glibc's wrapper changes every thread). The unit
+// tests use it to check, as root, what an unprivileged reader of a file meets.
+int mt_linux_thread_setresuid(uid_t ruid, uid_t euid, uid_t suid);
+
 #endif

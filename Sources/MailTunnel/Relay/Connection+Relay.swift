@@ -84,12 +84,23 @@ extension Connection {
         case .wouldBlock:
             return false
         case .eof:
+            if refuseIfNothingRelayed(.closedBy(.backend)) { return false }
             sourceEnded(.backend)
             return true
         case .failed(let why):
+            if refuseIfNothingRelayed(why) { return false }
             finish(why)
             return false
         }
+    }
+
+    /// A backend that ends before the client got a single byte (not even a greeting): the client gets the
+    /// protocol's "service unavailable" (IMAP `* BYE`, POP3 `-ERR`, SMTP `421`), not a close it cannot tell from a
+    /// network fault. Once anything was relayed, a clean close is all the protocol allows.
+    private func refuseIfNothingRelayed(_ reason: EndReason) -> Bool {
+        guard bytesOut == 0, toClient.isEmpty, let reply = profile.unavailableReply else { return false }
+        refuse(reason, reply: reply)
+        return true
     }
 
     /// Writes freshly read bytes to `sink`; what it does not take is queued (at most one read's worth).
