@@ -9,6 +9,8 @@ import struct
 import subprocess
 import xml.etree.ElementTree as ET
 
+from clients import recv_exact
+
 # AEAD suites only (this also excludes every CBC, RC4, 3DES/DES, NULL and export suite by construction);
 # the markers are checked separately too so that a finding names what is wrong.
 _AEAD = ("GCM", "CHACHA20", "CCM")
@@ -96,22 +98,12 @@ def _client_hello_offering_deflate() -> bytes:
     return b"\x16\x03\x01" + struct.pack("!H", len(handshake)) + handshake
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError(f"connection closed after {len(data)} of {n} bytes of the ServerHello record")
-        data += chunk
-    return data
-
-
 def server_compression(sock: socket.socket) -> int:
     """On a connected socket at the start of TLS: offer DEFLATE (1) and null (0); return the method the
     ServerHello chose (0 = none)."""
     sock.sendall(_client_hello_offering_deflate())
-    kind, _version, length = struct.unpack("!BHH", _recv_exact(sock, 5))
-    record = _recv_exact(sock, length)
+    kind, _version, length = struct.unpack("!BHH", recv_exact(sock, 5))
+    record = recv_exact(sock, length)
     assert kind == 0x16 and record[0] == 0x02, f"not a ServerHello: record type {kind}, {record[:8]!r}"
     session_id_len = record[4 + 2 + 32]
     offset = 4 + 2 + 32 + 1 + session_id_len + 2          # header, version, random, session id, suite
