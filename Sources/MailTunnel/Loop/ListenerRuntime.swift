@@ -17,7 +17,7 @@ final class ListenerRuntime: Sendable {
     /// Which of the profile's stages run (STARTTLS, the auth gate, the XCLIENT hand-over).
     let sessionSettings: SessionSettings
     let timeouts: ConnectionTimeouts
-    private let tlsContext: Mutex<TLSContext?>
+    private let tlsContext: LockedState<TLSContext?>
 
     init(config: ListenerConfig, backends: [SocketAddress], tls: TLSContext?, logger: Logger, stats: ListenerStats,
          admission: Admission) {
@@ -29,7 +29,7 @@ final class ListenerRuntime: Sendable {
         self.profile = config.protocol.profile
         self.sessionSettings = config.sessionSettings
         self.timeouts = ConnectionTimeouts(config)
-        self.tlsContext = Mutex(tls)
+        self.tlsContext = LockedState(tls)
     }
 
     var tls: TLSContext? { tlsContext.withLock { $0 } }
