@@ -47,6 +47,13 @@ public final class Daemon: @unchecked Sendable {
 
     /// Builds everything, binds, drops privileges, reports ready, and never returns.
     public func run(_ config: RunConfig, reloadArguments: [String]) throws -> Never {
+        // The setup's temporaries must be released before dispatchMain(): it ends the main thread
+        // (pthread_exit), and whatever only that frame held would never be freed (LeakSanitizer reports it).
+        try start(config, reloadArguments: reloadArguments)
+        dispatchMain()
+    }
+
+    private func start(_ config: RunConfig, reloadArguments: [String]) throws {
         signal(SIGPIPE, SIG_IGN)
         let descriptors = FileLimit.raiseToHardLimit()
         // Two per admitted client, the polite refusals in flight, and room for listeners, loops and logs.
@@ -110,7 +117,6 @@ public final class Daemon: @unchecked Sendable {
             certificates?.startExpiryChecks { [unowned self] in listeners }
         }
         SystemdNotifier.notify("READY=1\nSTATUS=serving \(listeners.count) listener(s)")
-        dispatchMain()
     }
 
     /// Called from a utility queue; the listener list is read on the control queue.

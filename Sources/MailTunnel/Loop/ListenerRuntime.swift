@@ -18,7 +18,7 @@ final class ListenerRuntime: Sendable {
     /// Which of the profile's stages run (STARTTLS, the auth gate, the XCLIENT hand-over).
     let sessionSettings: SessionSettings
     let timeouts: ConnectionTimeouts
-    private let tlsContext: Mutex<TLSContext?>
+    private let tlsContext: LockedState<TLSContext?>
     /// Client mode: TLS towards the servers (it keeps their sessions for resumption); nil in server mode.
     let serverTLS: TLSClientContext?
     /// The configured host each of `backends` came from (client mode checks the server's certificate for it).
@@ -42,7 +42,7 @@ final class ListenerRuntime: Sendable {
         settings.relayRules = relayRules
         self.sessionSettings = settings
         self.timeouts = ConnectionTimeouts(config)
-        self.tlsContext = Mutex(tls)
+        self.tlsContext = LockedState(tls)
     }
 
     var tls: TLSContext? { tlsContext.withLock { $0 } }

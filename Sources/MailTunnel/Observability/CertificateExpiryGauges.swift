@@ -1,5 +1,4 @@
 import CoreMetrics
-import Synchronization
 
 /// `mailtunnel_certificate_expiry_seconds{listener,path,subject}`: seconds until each certificate a listener serves
 /// (one per SNI pair) runs out, negative once expired. A countdown that was only set at start and on reload would
@@ -15,7 +14,7 @@ final class CertificateExpiryGauges: Sendable {
     }
 
     private let factory: any MetricsFactory
-    private let gauges = Mutex<[String: (subject: String, gauge: Gauge)]>([:])
+    private let gauges = LockedState<[String: (subject: String, gauge: Gauge)]>([:])
 
     init(factory: any MetricsFactory) { self.factory = factory }
 
