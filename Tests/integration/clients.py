@@ -325,3 +325,14 @@ def half_close_exchange(host: str, port: int, payload: bytes, timeout: float = 3
     finally:
         raw.close()
     return bytes(received), clean
+
+
+def imaps_logged_in(port: int, user: str, password: str) -> socket.socket:
+    """An implicit-TLS IMAP session, greeted and logged in (tag `a`), ready for the next command."""
+    s = tls_connect("127.0.0.1", port, 10)
+    data, _ = recv_until(s, lambda d: b"\r\n" in d)
+    assert data.startswith(b"* OK"), data
+    s.sendall(f"a LOGIN {user} {password}\r\n".encode())
+    data, _ = recv_until(s, lambda d: b"a OK" in d or b"a NO" in d)
+    assert b"a OK" in data, data
+    return s

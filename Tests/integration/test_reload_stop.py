@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from clients import client_context, echo_round_trip, echo_transfer, recv_until, tls_connect
+from clients import client_context, echo_round_trip, echo_transfer, imaps_logged_in, recv_until, tls_connect
 from daemon_support import (connect_refused_or_unserved, make_keypair, pem_fingerprint, served_fingerprint,
                             tunnel)  # noqa: F401
 from procs import free_port, port_accepts, wait_until
@@ -200,13 +200,7 @@ def test_sigterm_lets_a_transfer_finish_and_refuses_new_clients(mailtunnel, echo
 
 
 def _imap_session(port, dovecot):
-    s = tls_connect("127.0.0.1", port, 10)
-    data, _ = recv_until(s, lambda d: b"\r\n" in d)
-    assert data.startswith(b"* OK"), data
-    s.sendall(f"a LOGIN {dovecot.user} {dovecot.password}\r\n".encode())
-    data, _ = recv_until(s, lambda d: b"a OK" in d or b"a NO" in d)
-    assert b"a OK" in data, data
-    return s
+    return imaps_logged_in(port, dovecot.user, dovecot.password)
 
 
 def _pop3_session(port, dovecot):
