@@ -47,9 +47,13 @@ final class FileWatcher: @unchecked Sendable {
         self.logger = logger
         self.debounce = debounce
         source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        source.setEventHandler { [unowned self] in drain() }
+        // Weak: an event already queued may run after the watcher is gone (a test's teardown, a stopped daemon).
+        source.setEventHandler { [weak self] in self?.drain() }
+        source.setCancelHandler { close(fd) }
         source.resume()
     }
+
+    deinit { source.cancel() }
 
     /// Watches `paths`; `onChange` runs on the queue after a burst of changes to any of them.
     func watch(paths: [String], onChange: @escaping () -> Void) -> Token {
