@@ -67,7 +67,7 @@ public final class Daemon: @unchecked Sendable {
             let runtime = try makeRuntime(listenerConfig, stateDir: config.daemon.stateDir)
             let inherited = inheritedSockets[position]
             let sockets = try inherited.map { [$0] } ?? Listener.bind(listenerConfig)
-            listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control))
+            listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops))
             logListening(listenerConfig, inherited: inherited != nil)
         }
         if let address = config.daemon.metrics {
@@ -204,7 +204,7 @@ public final class Daemon: @unchecked Sendable {
                 } else {
                     let sockets = try Listener.bind(listenerConfig)
                     bound.append(sockets)
-                    plan.added.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control))
+                    plan.added.append(Listener(runtime: runtime, sockets: sockets, loops: loops))
                 }
             }
         } catch {

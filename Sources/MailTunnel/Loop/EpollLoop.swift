@@ -21,6 +21,8 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
     let liveConnections = Atomic<Int>(0)
 
     private var handlers: [Client?] = []
+    /// Listening sockets this loop accepts on (Daemon/Listener.swift), and what to run when one is readable.
+    private var acceptors: [Int32: () -> Void] = [:]
     private var connections: [Client] = []
     private var deferred: [Client] = []
     /// Every live connection, keyed by when its current phase may run out of time.
@@ -92,6 +94,19 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
         }
     }
 
+    /// Watches a listening socket (level-triggered: what is left in its backlog wakes the loop again). Every loop
+    /// watches it; a loop that is busy is not waiting, so an idle one takes the new clients.
+    func watchListening(_ fd: Int32, onReadable: @escaping () -> Void) throws(NetError) {
+        try epoll.add(fd, .input)
+        acceptors[fd] = onReadable
+    }
+
+    /// Stops watching a listening socket (before it is closed, or while accept is paused).
+    func unwatchListening(_ fd: Int32) {
+        guard acceptors.removeValue(forKey: fd) != nil else { return }
+        try? epoll.delete(fd)
+    }
+
     func adopt(_ connection: Client) {
         connection.slot = connections.count
         connections.append(connection)
@@ -152,6 +167,8 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
                     drainInbox()
                 } else if Int(fd) < handlers.count, let connection = handlers[Int(fd)] {
                     connection.handle(fd: fd, readiness: readiness)
+                } else if let acceptor = acceptors[fd] {
+                    acceptor()
                 }
             }
             if !deferred.isEmpty {
