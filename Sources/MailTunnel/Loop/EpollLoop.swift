@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+internal import CMailTunnelLinux
 import Foundation
 import Logging
 import Synchronization
@@ -108,6 +109,7 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
     }
 
     func adopt(_ connection: Client) {
+        adoptedSinceTrim += 1
         connection.slot = connections.count
         connections.append(connection)
         liveConnections.add(1, ordering: .relaxed)
@@ -143,11 +145,14 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
         now = .now
         var backoffMilliseconds: UInt32 = 0
         while true {
-            let timeout: Int32 = deferred.isEmpty ? millisecondsToNextDeadline() : 0
+            var timeout: Int32 = deferred.isEmpty ? millisecondsToNextDeadline() : 0
+            let trimDue = adoptedSinceTrim >= Self.trimAfterConnections && timeout != 0
+            if trimDue { timeout = timeout < 0 ? Self.quietMilliseconds : min(timeout, Self.quietMilliseconds) }
             let ready: Epoll.ReadyEvents
             do {
                 ready = try epoll.wait(timeoutMilliseconds: timeout)
                 backoffMilliseconds = 0
+                if trimDue && ready.isEmpty { giveBackFreedMemory() }
             } catch {
                 // Not expected to happen at all; the loop stays alive (its connections keep their deadlines)
                 // rather than take the whole daemon down, and pauses so a persistent failure cannot spin.
@@ -179,6 +184,19 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
             fireDueDeadlines()
             runDueTimedWork()
         }
+    }
+
+    /// A burst of handshakes leaves free memory between the sessions that stay (each handshake briefly holds
+    /// buffers of tens of KiB); malloc keeps it. Once this loop has been quiet for `quietMilliseconds` after
+    /// `trimAfterConnections` new connections, it hands the free pages back to the kernel. A loop that stays busy
+    /// never trims, so the lock malloc_trim takes on each arena never delays traffic.
+    private var adoptedSinceTrim = 0
+    static var trimAfterConnections: Int { 256 }
+    static var quietMilliseconds: Int32 { 100 }
+
+    private func giveBackFreedMemory() {
+        adoptedSinceTrim = 0
+        _ = mt_linux_malloc_trim(0)
     }
 
     private func runDueTimedWork() {
