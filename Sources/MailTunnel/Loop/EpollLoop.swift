@@ -81,18 +81,12 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
         handlers[Int(fd)] = connection
     }
 
-    /// Forget `fd` before it is closed (closing alone would also drop it from the set, unless duplicated).
-    /// A descriptor this loop never registered is left alone.
+    /// Forget `fd`; every caller closes it right after. Closing it takes it out of the epoll set as well (a
+    /// connection's descriptors are never duplicated), so no `epoll_ctl` is spent on it: two system calls fewer
+    /// per connection. A descriptor this loop never registered is left alone.
     func unregister(fd: Int32) {
         guard fd >= 0, Int(fd) < handlers.count, handlers[Int(fd)] != nil else { return }
         handlers[Int(fd)] = nil
-        do {
-            try epoll.delete(fd)
-        } catch {
-            // The descriptor is closed next, which drops it from the set anyway; a failure here means the
-            // bookkeeping and the kernel disagree, worth a line in the log.
-            logger.warning("event loop could not forget a descriptor", metadata: ["loop": "\(index)", "error": "\(error)"])
-        }
     }
 
     /// Watches a listening socket (level-triggered: what is left in its backlog wakes the loop again). Every loop
