@@ -20,6 +20,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C is confined to these four targets: OpenSSL and libsasl2 (with their forwards in CMailTunnelShims),
@@ -58,6 +60,8 @@ let package = Package(
             dependencies: [
                 "MailTunnelTLS", "MailTunnelProtocols", "MailTunnelSASL", "CMailTunnelLinux",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -71,7 +75,15 @@ let package = Package(
         ),
         .testTarget(name: "MailTunnelProtocolsTests", dependencies: ["MailTunnelProtocols"], swiftSettings: strict),
         .testTarget(name: "MailTunnelTLSTests", dependencies: ["MailTunnelTLS"], swiftSettings: strict),
-        .testTarget(name: "MailTunnelTests", dependencies: ["MailTunnel"], swiftSettings: strict),
+        .testTarget(
+            name: "MailTunnelTests",
+            dependencies: [
+                "MailTunnel",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "MailTunnelSASLTests", dependencies: ["MailTunnelSASL"], swiftSettings: strict),
     ]
 )

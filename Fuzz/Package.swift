@@ -10,7 +10,8 @@ let settings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 /// One executable per fuzz target: a single `LLVMFuzzerTestOneInput`, libFuzzer supplies `main`.
 let fuzzTargets = [
     "FuzzStartTLSIMAP", "FuzzStartTLSPOP3", "FuzzStartTLSSMTP", "FuzzRelayGuard", "FuzzAuthGate",
-    "FuzzProxyProtocol", "FuzzNativeConfig", "FuzzStunnelConfig",
+    "FuzzProxyProtocol", "FuzzNativeConfig", "FuzzStunnelConfig", "FuzzStartTLSClient",
+    "FuzzSMTPAddress",
 ]
 
 let package = Package(

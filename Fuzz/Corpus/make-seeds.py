@@ -118,6 +118,10 @@ write("relay-guard", "data-end-variants", guard(3, b"DATA\r\n", b"x\n.\nXCLIENT 
 write("relay-guard", "data-refused", guard(1, b"DATA\r\n" + SMUGGLED, b"DATA\r\nXCLIENT a\r\n.\r\n"))
 write("relay-guard", "verbs", guard(3, b"xclient addr=1.1.1.1\r\n  XCLIENT x\r\n\tXFORWARD y\r\nSTARTTLS\r\nstarttlsx\r\n"
                                          b"XCLIENTFOO\r\nXCLI", b"ENT split\r\n", b"BDAT  5\r\nBDAT 5 LAST junk\r\n"))
+write("relay-guard", "local-domains-rcpt-mix", guard(11, b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@example.org>\r\n"
+      b"RCPT TO:<y@evil.net>\r\nrcpt to: <z%evil.net@example.org>\r\nRCPT TO:<@a:w@example.org>\r\n",
+      b"RSET\r\nMAIL FROM:<>\r\nRCPT TO:<Q@EXAMPLE.ORG.>\r\nBDAT 20 LAST\r\nRCPT TO:<v@evil.net>\r\n"
+      b"RCPT TO:<u@evil.net>\r\nDATA\r\n", msg + b".\r\n"))
 write("relay-guard", "dot-stuffing", guard(3, b"DATA\r\n", b"..\r\n.x\r\n\r\n.\r", b"\n", SMUGGLED))
 
 # ---- SMTP auth gate: flags (1 xclient, 2 greeting already seen), then records ----
@@ -140,6 +144,9 @@ import base64
 evil = base64.b64encode(b"\x00a\r\nXCLIENT ADDR=6.6.6.6\x00pass")
 write("auth-gate", "crlf-user", gate(1, [(S, SMTP_GREETING), (C, b"EHLO c\r\n"), (S, EHLO_REPLY), (C, b"AUTH PLAIN " + evil + b"\r\n"),
                                         (S, b"220 mx\r\n"), (S, b"250 ok\r\n")]))
+write("auth-gate", "local-domains-xclient", gate(5, [(S, SMTP_GREETING), (C, b"EHLO c\r\n"), (S, EHLO_REPLY),
+      (C, b"MAIL FROM:<x@remote.net>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@evil.net>\r\n"), (S, b"220 mx\r\n"),
+      (S, EHLO_REPLY), (S, b"250 ok\r\n250 ok\r\n")]))
 write("auth-gate", "bad", gate(0, [(S, SMTP_GREETING), (C, b"AUTH PLAIN =\r\nAUTH PLAIN !!!\r\n*\r\nAUTH FOO\r\nSTARTTLS\r\nQUIT\r\n")]))
 
 # ---- PROXY protocol: first byte = v2 payload cap / 64 ----
@@ -156,6 +163,22 @@ write("proxy-protocol", "v2-tcp4", p2(1, 0x11, v4))
 write("proxy-protocol", "v2-tcp6-ssl", p2(1, 0x21, v6, ssl))
 write("proxy-protocol", "v2-local", p2(0, 0x00, b""))
 write("proxy-protocol", "v2-unix", p2(1, 0x31, bytes(216)))
+
+# ---- client mode's upgrade towards a server: first byte 0 SMTP, 1 IMAP, 2 POP3, then the server's records ----
+CLIENT_SERVERS = {
+    0: [b"220-mx.example ESMTP\r\n220 mx.example ready\r\n",
+        b"250-mx.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n", b"220 2.0.0 Ready to start TLS\r\n"],
+    1: [b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] Dovecot ready.\r\n",
+        b"* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\nC1 OK done\r\n", b"C2 OK Begin TLS negotiation now.\r\n"],
+    2: [b"+OK Dovecot ready.\r\n", b"+OK\r\nCAPA\r\nTOP\r\nSTLS\r\nUIDL\r\n.\r\n", b"+OK Begin TLS\r\n"],
+}
+for proto, replies in CLIENT_SERVERS.items():
+    write("starttls-client", f"upgrade-{proto}", bytes([proto]) + records([(S, r) for r in replies]))
+    injected = replies[:-1] + [replies[-1] + b"250 injected\r\n"]
+    write("starttls-client", f"injected-{proto}", bytes([proto]) + records([(S, r) for r in injected]))
+    stripped = [r.replace(b"STARTTLS", b"XXXXXXXX").replace(b"STLS", b"XXXX") for r in replies]
+    write("starttls-client", f"stripped-{proto}", bytes([proto]) + records([(S, r) for r in stripped] + [(CLOSED, b"")]))
+
 
 # ---- configs ----
 for name in sorted(os.listdir(os.path.join(HERE, "../../Config"))):
@@ -214,3 +237,14 @@ accept = 465
 connect = 25
 protocol = proxy
 """)
+
+# smtp-address: a flags byte (bit 0: RCPT, else MAIL; bit 1: append CRLF), then the line (issue 13's table).
+for i, (flags, line) in enumerate([
+        (3, b"RCPT TO:<alice@example.org>"), (3, b"RCPT TO:<Alice@EXAMPLE.org.> NOTIFY=NEVER"),
+        (3, b"RCPT TO:<bob%elsewhere.net@example.org>"), (3, b"RCPT TO:<elsewhere.net!bob@example.org>"),
+        (3, b"RCPT TO:<@a,@b:bob@example.org>"), (3, b'RCPT TO:<"a>b c"@example.org>'),
+        (3, b"RCPT TO:<postmaster@[192.0.2.25]>"), (3, b"RCPT TO:<bob@[IPv6:2001:db8::1]>"),
+        (3, b"RCPT TO:<Postmaster>"), (3, b"RCPT TO: <x@mx.sub.example.org>"), (1, b"RCPT TO:alice@example.org"),
+        (2, b"MAIL FROM:<> SIZE=100 BODY=8BITMIME"), (2, b"MAIL FROM:<alice@example.org>"),
+        (2, b"MAIL FROM:<ceo@example.org> AUTH=<>"), (0, b'MAIL FROM:<"q\\"x"@sales.example.org>')]):
+    write("smtp-address", f"seed-{i:02d}", bytes([flags]) + line)

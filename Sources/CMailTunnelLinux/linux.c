@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include <malloc.h>
 #include "CMailTunnelLinux.h"
+#include <sys/syscall.h>
+#include <unistd.h>
 
 uint32_t mt_linux_epollet(void) { return EPOLLET; }
 
@@ -14,3 +16,5 @@ ssize_t mt_linux_send_nosignal(int fd, const void *buf, size_t len) { return sen
 
 int mt_linux_inotify_init(void) { return inotify_init1(IN_NONBLOCK | IN_CLOEXEC); }
 int mt_linux_inotify_add_watch(int fd, const char *path, uint32_t mask) { return inotify_add_watch(fd, path, mask); }
+
+int mt_linux_thread_setresuid(uid_t ruid, uid_t euid, uid_t suid) { return (int)syscall(SYS_setresuid, ruid, euid, suid); }

@@ -34,6 +34,9 @@ public protocol MailDialogue {
     /// Whether taking these client bytes (none: a backend reply, which may release held client lines) may block
     /// the thread (a credential check); the engine then hands the dialogue and the input to a worker.
     func mayBlock(clientBytes: ArraySlice<UInt8>) -> Bool
+    /// After `.relay`: relay now, without the stages that would follow (a client that stayed in plaintext on a
+    /// `starttls = optional` listener never meets the after-TLS auth gate).
+    var skipsLaterStages: Bool { get }
 }
 
 extension MailDialogue {
@@ -41,4 +44,5 @@ extension MailDialogue {
     public var failures: Int { 0 }
     public mutating func takeRelayFilter() -> (any RelayFilter)? { nil }
     public func mayBlock(clientBytes: ArraySlice<UInt8>) -> Bool { false }
+    public var skipsLaterStages: Bool { false }
 }

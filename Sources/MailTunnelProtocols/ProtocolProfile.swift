@@ -51,11 +51,18 @@ public struct SessionSettings: Sendable, Equatable {
     public var starttls: Bool
     public var authentication: ClientAuthentication
     public var xclient: Bool
+    /// `starttls = optional`: a client that never upgrades may still send mail under `relayRules`.
+    public var starttlsOptional: Bool
+    /// SMTP: who may relay where (`local-domains`, `trusted-networks`, `sender-login-map`).
+    public var relayRules: SMTPRelayRules
 
-    public init(starttls: Bool, authentication: ClientAuthentication, xclient: Bool) {
+    public init(starttls: Bool, authentication: ClientAuthentication, xclient: Bool, starttlsOptional: Bool = false,
+                relayRules: SMTPRelayRules = .none) {
         self.starttls = starttls
         self.authentication = authentication
         self.xclient = xclient
+        self.starttlsOptional = starttlsOptional
+        self.relayRules = relayRules
     }
 }
 
@@ -64,12 +71,15 @@ public struct SessionFacts {
     public var client: SocketEndpoint?
     public var certificateIdentity: String?
     public var attemptPolicy: (any AuthAttemptPolicy)?
+    /// The client's address (after PROXY) is in `trusted-networks`.
+    public var trusted: Bool
     /// Starts the SASL server (lives in the engine: it needs libsasl2 and the sockets' addresses).
     public var makeAuthenticator: () throws -> any SMTPAuthenticator
 
     public init(client: SocketEndpoint?, certificateIdentity: String?, attemptPolicy: (any AuthAttemptPolicy)?,
-                makeAuthenticator: @escaping () throws -> any SMTPAuthenticator) {
+                trusted: Bool = false, makeAuthenticator: @escaping () throws -> any SMTPAuthenticator) {
         self.client = client
+        self.trusted = trusted
         self.certificateIdentity = certificateIdentity
         self.attemptPolicy = attemptPolicy
         self.makeAuthenticator = makeAuthenticator

@@ -109,6 +109,11 @@ extension SMTPAuthGateDialogue {
             if mode == .certificate, let user = authenticatedUser {
                 return succeed(user: user, completion: .forward(line + [0x0D, 0x0A]))
             }
+            // A trusted network relays without AUTH; with local-domains anyone may deliver there. The relay
+            // guard holds the session to its policy from this first command on.
+            if let policy = relayRules.policy(login: nil, trusted: trusted) {
+                return handOver(login: nil, policy: policy, completion: .forward(line + [0x0D, 0x0A]))
+            }
             return reply("530 5.7.0 Authentication required")
         }
     }

@@ -5,10 +5,17 @@ extension SMTPAuthGateDialogue {
 
     mutating func succeed(user: String, completion: Completion) -> [DialogueAction] {
         authenticatedUser = user
+        return handOver(login: user, policy: relayRules.policy(login: user, trusted: trusted) ?? .open,
+                        completion: completion)
+    }
+
+    /// Tells the backend who the client is (`login` nil: not authenticated, no LOGIN=), then relays under `policy`.
+    mutating func handOver(login: String?, policy: SMTPTransactionPolicy, completion: Completion) -> [DialogueAction] {
+        handoverPolicy = policy
         guard sendXCLIENT else { return finish(completion) }
         let commands: [[UInt8]]
         do {
-            commands = try XCLIENT.commands(XCLIENT.attributes(client: client, login: user))
+            commands = try XCLIENT.commands(XCLIENT.attributes(client: client, login: login))
         } catch {
             return abortHandover(reason: "cannot build XCLIENT: \(error)")
         }
@@ -50,7 +57,7 @@ extension SMTPAuthGateDialogue {
         var actions: [DialogueAction] = []
         // Everything the client says from now on goes through a guard, starting with what it pipelined behind
         // its authentication: the backend may trust mailtunnel's address for XCLIENT whether or not we use it.
-        var relayGuard = SMTPRelayGuard(extensions: backendExtensions)
+        var relayGuard = SMTPRelayGuard(extensions: backendExtensions, policy: handoverPolicy)
         switch completion {
         case .answer235: actions.append(.sendToClient(Array("235 2.7.0 Authentication successful\r\n".utf8)))
         case .forward(let line): actions += relayGuard.admit(line[...])

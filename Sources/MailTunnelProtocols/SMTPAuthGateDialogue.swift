@@ -42,6 +42,11 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     let sendXCLIENT: Bool
     let failureLimit: Int
     let attemptPolicy: (any AuthAttemptPolicy)?
+    /// Who may relay where; with `local-domains` or from a trusted network a client needs no AUTH to send.
+    let relayRules: SMTPRelayRules
+    let trusted: Bool
+    /// The rules the relay guard applies once the session is handed over.
+    var handoverPolicy = SMTPTransactionPolicy.open
 
     enum Exchange { case sasl, external }
     /// What ends the hand-over to the backend.
@@ -81,9 +86,13 @@ public struct SMTPAuthGateDialogue: MailDialogue {
     ///     may check a credential.
     ///   - backendGreeted: the backend's greeting already reached the client (STARTTLS listeners, where the
     ///     gate starts after the upgrade and the client's next command is its new EHLO).
+    ///   - relayRules: `local-domains` and `sender-login-map`; `trusted`: the client is in `trusted-networks`.
     public init(mode: Mode, authenticator: (any SMTPAuthenticator)?, client: SocketEndpoint?,
                 certificateIdentity: String?, xclient: Bool, failureLimit: Int = 3, backendGreeted: Bool = false,
-                attemptPolicy: (any AuthAttemptPolicy)? = nil) {
+                attemptPolicy: (any AuthAttemptPolicy)? = nil,
+                relayRules: SMTPRelayRules = SMTPRelayRules(authenticationRequired: true), trusted: Bool = false) {
+        self.relayRules = relayRules
+        self.trusted = trusted
         self.mode = mode
         self.authenticator = authenticator
         self.client = client

@@ -27,7 +27,10 @@ public struct SMTPProfile: ProtocolProfile {
         throws(StageFailure) -> StageOpening {
         switch stage {
         case .startTLS:
-            return StageOpening(dialogue: SMTPStartTLSDialogue())
+            guard settings.starttlsOptional else { return StageOpening(dialogue: SMTPStartTLSDialogue()) }
+            // A client that never upgrades cannot authenticate: it is trusted, or it may deliver locally, or neither.
+            let policy = relayRules(settings).policy(login: nil, trusted: facts.trusted)
+            return StageOpening(dialogue: SMTPStartTLSDialogue(rules: SMTPStartTLSRules(plaintextPolicy: policy)))
         case .authGate:
             return try openAuthGate(settings, afterDialogue: afterDialogue, facts: facts)
         case .handover:
@@ -58,8 +61,16 @@ public struct SMTPProfile: ProtocolProfile {
         let gate = SMTPAuthGateDialogue(
             mode: mode, authenticator: authenticator, client: facts.client,
             certificateIdentity: facts.certificateIdentity, xclient: settings.xclient,
-            backendGreeted: afterDialogue, attemptPolicy: facts.attemptPolicy)
+            backendGreeted: afterDialogue, attemptPolicy: facts.attemptPolicy,
+            relayRules: relayRules(settings), trusted: facts.trusted)
         return StageOpening(dialogue: gate)
+    }
+
+    /// The listener's relay rules; whether a client must authenticate follows from `auth` alone.
+    private func relayRules(_ settings: SessionSettings) -> SMTPRelayRules {
+        var rules = settings.relayRules
+        rules.authenticationRequired = settings.authentication != .none
+        return rules
     }
 
     public func makeRelayFilter(fromGreeting: Bool) -> (any RelayFilter)? {

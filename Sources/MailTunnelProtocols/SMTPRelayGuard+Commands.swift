@@ -22,6 +22,11 @@ extension SMTPRelayGuard {
     /// Every verb whose first bytes make a line start worth holding.
     static let watchedVerbs = deniedVerbs + ["DATA", "BDAT", "EHLO", "HELO"]
 
+    /// The watched verbs plus those the session's policy checks.
+    var watchedVerbs: [String] {
+        Self.watchedVerbs + (policy.sender != nil ? ["MAIL"] : []) + (policy.recipients != nil ? ["RCPT"] : [])
+    }
+
     /// Runs `bytes` through the state machine, appending what may go to the backend.
     mutating func consume(_ bytes: ArraySlice<UInt8>, into out: inout [UInt8]) {
         var index = bytes.startIndex
@@ -61,15 +66,23 @@ extension SMTPRelayGuard {
                 index = lf + 1
                 out.append(contentsOf: Self.deniedCommand)
                 endCommand(.plain)
-            case .bdatLine:
+            case .bdatLine, .policyLine:
+                // A line decided only once it is complete: collected whole, up to its limit.
+                let collecting = state
                 let byte = bytes[index]
                 index += 1
                 lineHead.append(byte)
                 if byte == Self.lf {
                     let line = lineHead
                     startLine()
-                    handleBDAT(line, into: &out)
-                } else if lineHead.count >= Self.maxBDATLineLength {
+                    if case .policyLine(let verb) = collecting {
+                        handlePolicyLine(line, verb, into: &out)
+                    } else {
+                        handleBDAT(line, into: &out)
+                    }
+                } else if case .policyLine = collecting, lineHead.count >= Self.maxPolicyLineLength {
+                    deny()
+                } else if case .bdatLine = collecting, lineHead.count >= Self.maxBDATLineLength {
                     deny()
                 }
             case .lineHead:
@@ -107,6 +120,10 @@ extension SMTPRelayGuard {
         }
         if isBlank {
             // The token is complete.
+            if let verb = checkedVerb(token) {
+                startPolicyLine(verb, lastByte: byte, start: start)
+                return
+            }
             if token.asciiEqualsUppercase("BDAT") {
                 if byte == Self.lf {
                     out.append(contentsOf: Self.deniedCommand)  // BDAT without a size
@@ -123,7 +140,7 @@ extension SMTPRelayGuard {
         }
         // Still a possible prefix of something watched (or all of a verb, which only a blank confirms)? Then keep
         // holding.
-        if Self.watchedVerbs.contains(where: { word in
+        if watchedVerbs.contains(where: { word in
             token.count <= word.utf8.count && word.utf8.prefix(token.count).elementsEqual(token.lazy.map(\.asciiUppercased))
         }) {
             return

@@ -34,6 +34,20 @@ extension SMTPRelayGuard {
         }
     }
 
+    /// The guard's own reply to a refused line: at once if the backend owes nothing, else after the replies before it.
+    mutating func answerOwn(_ reply: [UInt8]) {
+        guard expected.count > expectedHead else {
+            clientBound += reply
+            return
+        }
+        // Refusals queue behind a slow reply; a client pipelining refused lines without end must not grow memory.
+        guard expected.count - expectedHead < Self.maxQueuedAnswers else {
+            fail("client pipelined more than \(Self.maxQueuedAnswers) commands ahead of the backend's replies")
+            return
+        }
+        expected.append(.own(reply))
+    }
+
     /// Answers a BDAT itself: at once if the backend owes nothing, else after the replies before it.
     mutating func refuseBDAT() {
         guard expected.count > expectedHead else {
@@ -57,8 +71,14 @@ extension SMTPRelayGuard {
         } else {
             expectedHead += 1
         }
-        while expected.count > expectedHead, case .refusedBDAT(let count) = expected[expectedHead] {
-            for _ in 0..<count { clientBound += Self.bdatRefusal }
+        while expected.count > expectedHead {
+            if case .refusedBDAT(let count) = expected[expectedHead] {
+                for _ in 0..<count { clientBound += Self.bdatRefusal }
+            } else if case .own(let reply) = expected[expectedHead] {
+                clientBound += reply
+            } else {
+                break
+            }
             expectedHead += 1
         }
         if expectedHead == expected.count {
@@ -97,7 +117,7 @@ extension SMTPRelayGuard {
 
     mutating func handleReply(_ reply: SMTPRawReply, into out: inout [UInt8]) {
         switch takeExpected() {
-        case nil, .plain?, .refusedBDAT?:
+        case nil, .plain?, .refusedBDAT?, .own?:
             return  // nil: unsolicited, e.g. 421 before the backend closes
         case .ehlo?:
             extensions = SMTPExtensions(ehloReply: reply)

@@ -109,6 +109,8 @@ public struct SMTPRelayGuard: Sendable {
         case chunk(remaining: Int)
         /// Octets of a refused BDAT chunk still to drop.
         case discarding(remaining: Int)
+        /// Collecting a MAIL or RCPT line the session's policy checks, in `lineHead` up to its LF.
+        case policyLine(SMTPPathVerb)
     }
 
     /// One outstanding answer, in the order the client will receive them.
@@ -118,6 +120,8 @@ public struct SMTPRelayGuard: Sendable {
         case data, ehlo, helo
         /// The guard's own BDAT refusals, due once every earlier entry is answered.
         case refusedBDAT(count: Int)
+        /// The guard's own answer to a line its policy refused, due likewise.
+        case own([UInt8])
     }
 
     var state: State = .lineHead
@@ -134,12 +138,16 @@ public struct SMTPRelayGuard: Sendable {
     /// Bytes due to the client, in order: passed-on replies and the guard's own.
     var clientBound: [UInt8] = []
     var replies = SMTPRawReplyReader()
+    /// Which MAIL and RCPT lines are checked (SMTPRelayGuard+Policy.swift); `.open` checks none.
+    public let policy: SMTPTransactionPolicy
 
     /// - Parameters:
     ///   - awaitingGreeting: the session is relayed from its start, so the backend's greeting comes first.
     ///   - extensions: what the backend's latest EHLO reply offered, when a dialogue already saw it.
-    public init(awaitingGreeting: Bool = false, extensions: SMTPExtensions = .none) {
+    ///   - policy: the relay rules for this session's client.
+    public init(awaitingGreeting: Bool = false, extensions: SMTPExtensions = .none, policy: SMTPTransactionPolicy = .open) {
         self.extensions = extensions
+        self.policy = policy
         if awaitingGreeting { expect(.plain) }
     }
 
@@ -190,7 +198,7 @@ public struct SMTPRelayGuard: Sendable {
             let count = min(remaining, bytes.count)
             if count == remaining { startLine() } else { state = .chunk(remaining: remaining - count) }
             return count
-        case .lineHead, .passing, .denying, .bdatLine, .holding, .discarding:
+        case .lineHead, .passing, .denying, .bdatLine, .holding, .discarding, .policyLine:
             return 0
         }
     }

@@ -30,13 +30,29 @@ public struct SMTPStartTLSRules: StartTLSRules {
         case ehlo
         /// Any other reply, streamed through.
         case plain
+        /// The reply to HELO, streamed through; it leaves no extensions offered.
+        case helo
     }
 
     /// Lines of an EHLO reply not yet complete.
     private var ehloLines: [LineReader.Line] = []
     private var ehloBytes = 0
+    /// `starttls = optional`: the rules a client that stays in plaintext sends mail under; nil: TLS required.
+    private var plaintextPolicy: SMTPTransactionPolicy?
+    /// What the backend's latest EHLO reply offered, for the guard of a plaintext session.
+    private var extensions = SMTPExtensions.none
 
     public init() {}
+
+    /// `starttls = optional` with the policy for a client that never upgrades (nil when such a client may not
+    /// send mail at all: MAIL then gets 530 as with `starttls = yes`).
+    public init(plaintextPolicy: SMTPTransactionPolicy?) {
+        self.plaintextPolicy = plaintextPolicy
+    }
+
+    public func plaintextRelayFilter() -> (any RelayFilter)? {
+        plaintextPolicy.map { SMTPRelayGuard(extensions: extensions, policy: $0) }
+    }
 
     public var unsentReplyBytes: [UInt8] { ehloLines.flatMap(\.raw) }
 
@@ -54,7 +70,14 @@ public struct SMTPStartTLSRules: StartTLSRules {
         if verb.asciiEqualsUppercase("EHLO") {
             return .forward(awaiting: .ehlo)
         }
-        for forwarded in ["HELO", "NOOP", "RSET", "QUIT"] where verb.asciiEqualsUppercase(forwarded) {
+        if verb.asciiEqualsUppercase("HELO") {
+            return .forward(awaiting: .helo)
+        }
+        // starttls = optional: a client that stays in plaintext may send mail; AUTH still needs TLS.
+        if plaintextPolicy != nil, verb.asciiEqualsUppercase("MAIL") {
+            return .relayWithoutTLS
+        }
+        for forwarded in ["NOOP", "RSET", "QUIT"] where verb.asciiEqualsUppercase(forwarded) {
             return .forward(awaiting: .plain)
         }
         if verb.asciiEqualsUppercase(Self.startTLSVerb) {
@@ -82,12 +105,17 @@ public struct SMTPStartTLSRules: StartTLSRules {
             return .pass([line.raw], completing: nil)  // unsolicited (e.g. 421 on timeout): pass it on
         case .greeting?, .plain?:
             return .pass([line.raw], completing: last ? awaiting : nil)
+        case .helo?:
+            extensions = .none
+            return .pass([line.raw], completing: last ? awaiting : nil)
         case .ehlo?:
             ehloBytes += line.raw.count
             guard ehloBytes <= maxBackendLineLength else { return .close(reason: "backend EHLO reply too long") }
             ehloLines.append(line)
             guard last else { return .pass([], completing: nil) }
             let reply = Self.rewriteEHLOReply(ehloLines)
+            let code = Int(String(decoding: ehloLines[0].content.prefix(3), as: UTF8.self)) ?? 0
+            extensions = SMTPExtensions(ehloReply: SMTPRawReply(code: code, lines: ehloLines))
             ehloLines = []
             ehloBytes = 0
             return .pass([reply], completing: awaiting)

@@ -20,16 +20,35 @@ public struct StartTLSDialogue<Rules: StartTLSRules>: MailDialogue, Sendable {
     var core = StartTLSDialogueCore<Rules.Pending>(
         maxClientLineLength: Rules.maxLineLength, startTLSVerb: Rules.startTLSVerb, wording: Rules.wording)
     var rules = Rules()
+    /// Set when the client chose to stay in plaintext (`starttls = optional`) and the session is relayed.
+    var plaintextFilter: (any RelayFilter)?
 
     public init() {}
+
+    public init(rules: Rules) { self.rules = rules }
+
+    /// The plaintext relay's filter, after `.relay` without TLS; nil otherwise (the next stage decides).
+    public mutating func takeRelayFilter() -> (any RelayFilter)? {
+        defer { plaintextFilter = nil }
+        return plaintextFilter
+    }
+
+    /// A session relayed without TLS skips the stages meant for after TLS.
+    public var skipsLaterStages: Bool { plaintextFilter != nil }
 
     // MARK: MailDialogue
 
     /// Plaintext commands line by line until STARTTLS; then nothing until TLS is up.
     public mutating func receiveFromClient(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
+        handOverPlaintext(clientInput(bytes))
+    }
+
+    private mutating func clientInput(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
         switch core.phase {
         case .closed, .tlsRequested, .awaitingTLS:
             return []  // after STARTTLS: plaintext injected behind it, discarded
+        case .plaintextRequested:
+            return core.holdPlaintext(bytes)
         case .relaying:
             return bytes.isEmpty ? [] : [.sendToBackend(Array(bytes))]
         case .dialogue:
@@ -60,6 +79,10 @@ public struct StartTLSDialogue<Rules: StartTLSRules>: MailDialogue, Sendable {
 
     /// Replies line by line until `.startTLS` has left; then held until TLS is up.
     public mutating func receiveFromBackend(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
+        handOverPlaintext(backendInput(bytes))
+    }
+
+    private mutating func backendInput(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
         switch core.phase {
         case .closed:
             return []
@@ -67,12 +90,12 @@ public struct StartTLSDialogue<Rules: StartTLSRules>: MailDialogue, Sendable {
             return bytes.isEmpty ? [] : [.sendToClient(Array(bytes))]
         case .awaitingTLS:
             return core.hold(bytes)
-        case .dialogue, .tlsRequested:
+        case .dialogue, .tlsRequested, .plaintextRequested:
             break
         }
         core.backend.append(bytes)
         var out: [DialogueAction] = []
-        while core.phase == .dialogue || core.phase == .tlsRequested {
+        while [.dialogue, .tlsRequested, .plaintextRequested].contains(core.phase) {
             if let remaining = rules.backendOctetsBeforeNextLine {
                 let chunk = core.backend.take(upTo: remaining)
                 if !chunk.isEmpty { out.append(.sendToClient(chunk)) }
@@ -102,6 +125,23 @@ public struct StartTLSDialogue<Rules: StartTLSRules>: MailDialogue, Sendable {
         core.backendClosed(partialReply: rules.unsentReplyBytes)
     }
 
+    /// When the plaintext hand-over's `.relay` is among `actions`: the held client bytes go through the rules'
+    /// filter first, so the relay starts with the client's line already checked and sent.
+    private mutating func handOverPlaintext(_ actions: [DialogueAction]) -> [DialogueAction] {
+        guard core.phase == .plaintextRequested, let index = actions.firstIndex(of: .relay) else { return actions }
+        guard var filter = rules.plaintextRelayFilter() else {
+            return Array(actions[..<index]) + core.close("no relay filter for a plaintext session")
+        }
+        let held = core.takePlaintextHandover()
+        var out = Array(actions[..<index])
+        for output in [filter.filterClientBytes(held.client[...]), filter.filterBackendBytes(held.backend[...])] {
+            if !output.toBackend.isEmpty { out.append(.sendToBackend(output.toBackend)) }
+            if !output.toClient.isEmpty { out.append(.sendToClient(output.toClient)) }
+        }
+        plaintextFilter = filter
+        return out + [.relay]
+    }
+
     // MARK: Verdicts
 
     private mutating func perform(_ verdict: StartTLSCommandVerdict<Rules.Pending>,
@@ -110,6 +150,7 @@ public struct StartTLSDialogue<Rules: StartTLSRules>: MailDialogue, Sendable {
         case .forward(let pending): return core.forward(line, awaiting: pending)
         case .answer(let reply): return core.answer(reply)
         case .startTLS(let reply): return core.acceptStartTLS(reply: reply)
+        case .relayWithoutTLS: return core.acceptPlaintextRelay(line)
         case .fatal(let reply, let reason): return core.fatal(reply, reason: reason)
         case .incomplete: return []
         }

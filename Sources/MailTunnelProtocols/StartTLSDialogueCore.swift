@@ -8,6 +8,8 @@ struct StartTLSDialogueCore<Pending: StartTLSPending>: Sendable {
     var helloDetector = ClientHelloDetector()
     private var sequencer = ReplySequencer<Pending>()
     private var heldBackendBytes: [UInt8] = []
+    /// `starttls = optional`: the client's first plaintext transaction line and what followed it.
+    private var plaintextClientBytes: [UInt8] = []
     let wording: StartTLSWording
     /// Close reason when the client pipelines more than `maxPendingCommands` commands.
     private let tooManyCommandsReason: String
@@ -46,6 +48,30 @@ struct StartTLSDialogueCore<Pending: StartTLSPending>: Sendable {
         return emit(sequencer.enqueueLocal([.sendToClient(reply), .startTLS]))
     }
 
+    /// `starttls = optional`: the client sends mail without upgrading. Its line and everything after it wait until
+    /// every earlier forwarded command has its reply; then `.relay` leaves and the dialogue hands them on.
+    mutating func acceptPlaintextRelay(_ line: LineReader.Line) -> [DialogueAction] {
+        phase = .plaintextRequested
+        plaintextClientBytes = line.raw + client.takeBuffered()
+        return emit(sequencer.enqueueLocal([.relay]))
+    }
+
+    /// Client bytes that arrive while a plaintext hand-over waits for earlier replies.
+    mutating func holdPlaintext(_ bytes: ArraySlice<UInt8>) -> [DialogueAction] {
+        guard plaintextClientBytes.count + bytes.count <= maxHeldBackendBytes else {
+            return fatal(ascii(wording.tooManyCommands), reason: "client sent too much ahead of the backend's replies")
+        }
+        plaintextClientBytes += bytes
+        return []
+    }
+
+    /// The plaintext hand-over's `.relay` has left: the client bytes it held, and what the backend sent behind.
+    mutating func takePlaintextHandover() -> (client: [UInt8], backend: [UInt8]) {
+        phase = .relaying
+        defer { plaintextClientBytes = [] }
+        return (plaintextClientBytes, backend.takeBuffered())
+    }
+
     /// The backend finished the reply to the first entry awaiting `pending`; returns our answers now due.
     mutating func completeBackend(_ pending: Pending) -> [DialogueAction] {
         emit(sequencer.completeBackend(pending))
@@ -74,7 +100,7 @@ struct StartTLSDialogueCore<Pending: StartTLSPending>: Sendable {
             return []
         case .relaying, .awaitingTLS:
             return close("backend closed the connection")
-        case .dialogue, .tlsRequested:
+        case .dialogue, .tlsRequested, .plaintextRequested:
             var out: [DialogueAction] = []
             let rest = partialReply + backend.takeBuffered()
             if !rest.isEmpty { out.append(.sendToClient(rest)) }
@@ -122,6 +148,9 @@ enum StartTLSPhase: Equatable, Sendable {
     case tlsRequested
     /// `.startTLS` was returned; waiting for `tlsEstablished()`. Client input is discarded.
     case awaitingTLS
+    /// `starttls = optional`: the client sent mail in plaintext; its input is held for the relay until every
+    /// earlier reply is in.
+    case plaintextRequested
     /// `.relay` was returned. Should the engine keep feeding bytes, they are passed through untouched.
     case relaying
     case closed

@@ -33,6 +33,8 @@ public protocol StartTLSRules: Sendable {
     mutating func backendOctetsPassed(_ count: Int)
     /// Backend lines collected but not yet passed on (a partial SMTP EHLO reply): sent if the backend closes.
     var unsentReplyBytes: [UInt8] { get }
+    /// After `.relayWithoutTLS`: the filter that watches the plaintext session from the client's line on.
+    func plaintextRelayFilter() -> (any RelayFilter)?
 }
 
 extension StartTLSRules {
@@ -41,6 +43,7 @@ extension StartTLSRules {
     public var backendOctetsBeforeNextLine: Int? { nil }
     public mutating func backendOctetsPassed(_ count: Int) {}
     public var unsentReplyBytes: [UInt8] { [] }
+    public func plaintextRelayFilter() -> (any RelayFilter)? { nil }
 }
 
 /// What a dialogue waits for from the backend. Every dialogue waits for the greeting first.
@@ -56,6 +59,9 @@ public enum StartTLSCommandVerdict<Pending: StartTLSPending>: Equatable, Sendabl
     case answer([UInt8])
     /// STARTTLS accepted: later client input is dropped, and `reply` plus the handshake follow every earlier reply.
     case startTLS(reply: [UInt8])
+    /// `starttls = optional`: the client stays in plaintext. Once every earlier reply is in, the session is relayed
+    /// from this line on, watched by the rules' `plaintextRelayFilter`; later stages (the auth gate) do not run.
+    case relayWithoutTLS
     /// Send `reply` now and close.
     case fatal(reply: [UInt8], reason: String)
     /// The command is not complete yet (IMAP literal octets follow); nothing to do.

@@ -4,12 +4,13 @@ import Glibc
 import Darwin
 #endif
 
-/// A pthread mutex. Not `Synchronization.Mutex`, which needs macOS 15 while the package targets 14.
+/// A pthread mutex. Not `Synchronization.Mutex`, which needs macOS 15 while the package targets 14, and whose
+/// futex locking ThreadSanitizer cannot see (MailTunnel's `LockedState` builds on this one for that reason).
 /// @unchecked Sendable: the only state is the mutex itself, which is what serializes access.
-final class ProcessLock: @unchecked Sendable {
+public final class ProcessLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-    init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -20,7 +21,7 @@ final class ProcessLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()

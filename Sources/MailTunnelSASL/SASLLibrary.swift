@@ -44,8 +44,8 @@ public enum SASLLibrary {
                 }
                 return
             }
-            // The callback table and the path string live as long as the process: libsasl2 keeps
-            // pointers to both and consults them when it loads the config and the plugins.
+            // The callback table, the path string and the app name live as long as the process: libsasl2 keeps
+            // pointers to them and consults them when it loads the config and the plugins.
             var callbacks: UnsafeMutablePointer<sasl_callback_t>? = nil
             if let configDirectory {
                 guard let path = strdup(configDirectory) else { throw SASLError(code: SASL_NOMEM, detail: "out of memory") }
@@ -57,8 +57,11 @@ public enum SASLLibrary {
                 })
                 guard callbacks != nil else { throw SASLError(code: SASL_NOMEM, detail: "out of memory") }
             }
+            // libsasl2 keeps the appname pointer too (sasl_server_new copies it per session): a Swift string's
+            // temporary C string would be freed on return (AddressSanitizer found the use after free).
+            guard let name = strdup(appName) else { throw SASLError(code: SASL_NOMEM, detail: "out of memory") }
             sasl_set_mutex(mutexAlloc, mutexLock, mutexUnlock, mutexFree)
-            let result = sasl_server_init(callbacks, appName)
+            let result = sasl_server_init(callbacks, name)
             guard result == SASL_OK else {
                 throw SASLError(code: result, detail: "sasl_server_init: " + String(cString: sasl_errstring(result, nil, nil)))
             }

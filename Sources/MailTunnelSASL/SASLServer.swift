@@ -123,9 +123,14 @@ public final class SASLServer: SMTPAuthenticator {
     /// before (and regardless of whether) the password verifies.
     public private(set) var username: String?
 
-    private func usernameLocked() -> String? {
+    private func usernameLocked() -> String? { stringProperty(SASL_USERNAME) }
+
+    /// The application name libsasl2 copied into this session from `sasl_server_init` (SASL_APPNAME).
+    var applicationName: String? { stringProperty(SASL_APPNAME) }
+
+    private func stringProperty(_ property: Int32) -> String? {
         var value: UnsafeRawPointer? = nil
-        guard sasl_getprop(conn, SASL_USERNAME, &value) == SASL_OK, let value else { return nil }
+        guard sasl_getprop(conn, property, &value) == SASL_OK, let value else { return nil }
         return String(cString: value.assumingMemoryBound(to: CChar.self))
     }
 

@@ -21,16 +21,22 @@ public final class TLSContext: @unchecked Sendable {
     private(set) var serverNameTable: [[String]] = []
     private let stapleExpiryReporter = Mutex<(@Sendable (OCSPNote) -> Void)?>(nil)
 
-    /// Every pair of `settings`; several name groups become one context per group behind SNI.
-    public convenience init(settings: TLSSettings) throws(TLSError) {
+    /// The listener's session-ticket keys; kept here because OpenSSL's callback reaches them unretained.
+    public let ticketKeys: TicketKeyRing?
+
+    /// Every pair of `settings`; several name groups become one context per group behind SNI. Every group's
+    /// context encrypts and decrypts tickets with the same keys, so a session resumes under any name.
+    public convenience init(settings: TLSSettings, ticketKeys: TicketKeyRing? = nil) throws(TLSError) {
         let groups = try CertificateSelection.groups(settings)
-        try self.init(settings: settings, serving: groups[0])
-        for group in groups.dropFirst() { siblings.append(try TLSContext(settings: settings, serving: group)) }
+        try self.init(settings: settings, serving: groups[0], ticketKeys: ticketKeys)
+        for group in groups.dropFirst() {
+            siblings.append(try TLSContext(settings: settings, serving: group, ticketKeys: ticketKeys))
+        }
         serverNameTable = [names] + siblings.map(\.names)
         if !siblings.isEmpty { CertificateSelection.installServerNameCallback(self) }
     }
 
-    init(settings: TLSSettings, serving group: CertificateSelection.Group) throws(TLSError) {
+    init(settings: TLSSettings, serving group: CertificateSelection.Group, ticketKeys: TicketKeyRing?) throws(TLSError) {
         ERR_clear_error()
         guard let ctx = SSL_CTX_new(TLS_server_method()) else {
             throw TLSError.fromErrorQueue("SSL_CTX_new")
@@ -38,11 +44,15 @@ public final class TLSContext: @unchecked Sendable {
         self.context = ctx
         self.settings = settings
         self.names = group.names
+        self.ticketKeys = ticketKeys
         var loaded: [(identity: TLSIdentity, leaf: OpaquePointer, chain: [OpaquePointer])] = []
         do {
             try Self.configureProtocol(ctx, settings)
             for identity in group.identities { loaded.append(try Self.loadIdentity(ctx, identity)) }
             try ClientVerification.configure(ctx, settings)
+            if let ticketKeys {
+                TicketKeyCallback.install(ctx, ring: ticketKeys, lifetimeSeconds: settings.ticketLifetimeSeconds ?? 3600)
+            }
         } catch {
             SSL_CTX_free(ctx)
             throw error

@@ -16,6 +16,8 @@ public struct TLSSettings: Sendable, Equatable {
     public var verifyDepth: Int32
     /// Names this listener's sessions so resumed sessions are not accepted across listeners.
     public var sessionContext: String
+    /// Session-ticket lifetime (the hint sent to clients); nil keeps OpenSSL's default.
+    public var ticketLifetimeSeconds: Int?
 
     public init(
         certificateChainFile: String, privateKeyFile: String, minimumVersion: Int32 = 0x0303,

@@ -19,6 +19,10 @@ enum Launcher {
             print(OptionDocs.helpText, terminator: "")
         case .version:
             print(MailTunnelVersion.string)
+        case .newTicketKey:
+            print(TicketKeyFile.newLine())
+        case .generate(let generated):
+            print(generated.text, terminator: "")
         case .check:
             for warning in config.warnings { printError("warning: \(warning)") }
             let problems = MaterialCheck.problems(config)

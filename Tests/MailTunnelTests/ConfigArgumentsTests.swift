@@ -13,7 +13,7 @@ import MailTunnelProtocols
         #expect(listener.name == "[::1]:1993")
         #expect(listener.accept == HostPort(host: "::1", port: 1993))
         #expect(listener.connect == [HostPort(host: "127.0.0.1", port: 143), HostPort(host: "10.0.0.2", port: 143)])
-        #expect(listener.starttls == true)
+        #expect(listener.starttls == .yes)
         #expect(listener.idleTimeout == 2700)
         #expect(listener.verifyDepth == 4)
     }

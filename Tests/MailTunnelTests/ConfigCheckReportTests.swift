@@ -24,6 +24,8 @@ import MailTunnelProtocols
             connect = 127.0.0.1:143
             protocol = imap
             starttls = no
+            client = no
+            # verify-host is not set (default: the connect host)
             # cert is not set (default: self-signed, generated once in state-dir)
             # key is not set (default: the cert file)
             # ocsp-file is not set (default: none)
@@ -40,6 +42,9 @@ import MailTunnelProtocols
             sasl-service = smtp
             # sasl-config-dir is not set (default: libsasl2's search path (/etc/sasl2))
             xclient = no
+            # local-domains is not set (default: none)
+            # trusted-networks is not set (default: none)
+            # sender-login-map is not set (default: none)
             proxy-protocol = none
             accept-proxy-protocol = no
             accept-proxy-from = 127.0.0.0/8, ::1
@@ -49,6 +54,9 @@ import MailTunnelProtocols
             max-connections = 10000
             max-connections-per-ip = none
             shutdown-grace = 30s
+            # ticket-key-file is not set (default: none: keys generated in memory)
+            ticket-lifetime = 1h
+            reuse-port = no
 
             """)
     }

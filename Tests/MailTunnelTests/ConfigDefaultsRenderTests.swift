@@ -7,8 +7,9 @@ import Testing
 @Suite struct ConfigDefaultsRenderTests {
     /// Options whose default is a note (unset, derived or required) rather than a value to print.
     static let noValueDefault = [
-        "accept", "connect", "protocol", "cert", "key", "ocsp-file", "ciphersuites", "ca-file", "ca-path", "crl-file",
-        "allow-subject", "sasl-config-dir", "user", "group", "pid-file", "log", "state-dir",
+        "accept", "connect", "protocol", "verify-host", "cert", "key", "ocsp-file", "ciphersuites", "ca-file", "ca-path", "crl-file",
+        "allow-subject", "sasl-config-dir", "local-domains", "trusted-networks", "sender-login-map", "user", "group", "pid-file", "log", "state-dir",
+        "ticket-key-file",
     ]
 
     static func readme() throws -> String {
@@ -31,7 +32,8 @@ import Testing
         let check = CheckReport.render(run).split(separator: "\n").map(String.init)
         for option in OptionTable.options {
             let text = option.defaultText
-            #expect(help.contains("  \(option.flag) \(option.syntax) \(option.help) (default: \(text))"),
+            let shown = option.isRequired ? "(required)" : "(default: \(text))"
+            #expect(help.contains("  \(option.flag) \(option.syntax) \(option.help) \(shown)"),
                     "help lacks \(option.name)'s default '\(text)'")
             let row = readme.split(separator: "\n").last { $0.hasPrefix("| \(option.name) |") }  // "| key |" also heads the table
             let cell = "(\(text.replacingOccurrences(of: "|", with: "\\|")))"
@@ -56,7 +58,9 @@ import Testing
 
     @Test func helpListsCommandsExamplesAndEveryOption() {
         let help = OptionDocs.helpText
-        for command in CommandFlag.allCases { #expect(help.contains("  --\(command.rawValue)"), "\(command)") }
+        for command in CommandFlag.allCases where !command.isHidden {
+            #expect(help.contains("  --\(command.rawValue)"), "\(command)")
+        }
         for example in OptionDocs.examples { #expect(help.contains("  \(example)\n")) }
         for option in OptionTable.options { #expect(help.contains("  \(option.flag) \(option.syntax)\n")) }
     }

@@ -5,18 +5,20 @@ import MailTunnelTLS
 
 @Suite struct ConfigOptionTests {
     static let specKeys = [
-        "accept", "connect", "protocol", "starttls", "cert", "key", "ocsp-file", "tls-min", "ciphers", "ciphersuites", "verify",
+        "accept", "connect", "protocol", "starttls", "client", "verify-host", "cert", "key", "ocsp-file", "tls-min", "ciphers", "ciphersuites", "verify",
         "ca-file", "ca-path", "crl-file", "verify-depth", "allow-subject", "auth", "sasl-service", "sasl-config-dir",
-        "xclient", "proxy-protocol", "accept-proxy-protocol", "accept-proxy-from", "handshake-timeout", "connect-timeout", "idle-timeout",
+        "xclient", "local-domains", "trusted-networks", "sender-login-map", "proxy-protocol", "accept-proxy-protocol", "accept-proxy-from", "handshake-timeout", "connect-timeout", "idle-timeout",
         "max-connections", "max-connections-per-ip", "shutdown-grace", "metrics", "user", "group", "pid-file",
         "log-level", "log", "log-format", "state-dir",
+        "ticket-key-file", "ticket-lifetime", "reuse-port",
     ]
 
     @Test func everySpecKeyDeclaredExactlyOnce() {
         #expect(OptionTable.options.map(\.name) == Self.specKeys)
         #expect(Set(OptionTable.options.map(\.name)).count == OptionTable.options.count)
         #expect(OptionTable.options.filter(\.repeatable).map(\.name)
-                == ["connect", "cert", "key", "ocsp-file", "allow-subject", "accept-proxy-from"])
+                == ["connect", "cert", "key", "ocsp-file", "allow-subject", "local-domains", "trusted-networks",
+                    "accept-proxy-from"])
         #expect(OptionTable.options.filter { $0.scope == .daemon }.map(\.name)
                 == ["metrics", "user", "group", "pid-file", "log-level", "log", "log-format", "state-dir"])
     }
@@ -27,6 +29,9 @@ import MailTunnelTLS
         ("connect", "mail.internal:143", "mail.internal:143", "*:143"),
         ("protocol", "POP3", "pop3", "nntp"),
         ("starttls", "yes", "yes", "maybe"),
+        ("client", "yes", "yes", "maybe"),
+        ("verify-host", "mail.example.org", "mail.example.org", ""),
+        ("starttls", "Optional", "optional", "sometimes"),
         ("cert", "/etc/ssl/a.pem", "/etc/ssl/a.pem", ""),
         ("key", "/etc/ssl/a.key", "/etc/ssl/a.key", ""),
         ("ocsp-file", "/etc/ssl/a.ocsp", "/etc/ssl/a.ocsp", ""),
@@ -43,6 +48,9 @@ import MailTunnelTLS
         ("sasl-service", "smtpd", "smtpd", ""),
         ("sasl-config-dir", "/etc/sasl2", "/etc/sasl2", ""),
         ("xclient", "on", "yes", "2"),
+        ("local-domains", "example.org, .sub.example.org", "example.org, .sub.example.org", "bad!domain"),
+        ("trusted-networks", "192.0.2.0/24", "192.0.2.0/24", "192.0.2.1/24"),
+        ("sender-login-map", "/etc/mailtunnel/senders", "/etc/mailtunnel/senders", ""),
         ("proxy-protocol", "v2", "v2", "v3"),
         ("accept-proxy-protocol", "true", "yes", "yess"),
         ("accept-proxy-from", "10.0.0.0/8,::1", "10.0.0.0/8, ::1", "10.0.0.1/8"),
@@ -78,7 +86,7 @@ import MailTunnelTLS
         #expect(listener.accept == HostPort(host: nil, port: 993))
         #expect(listener.connect == [HostPort(host: "127.0.0.1", port: 143)])
         #expect(listener.protocol == .imap)
-        #expect(listener.starttls == false)
+        #expect(listener.starttls == .no)
         #expect(listener.tlsMin == .v1_2)
         #expect(listener.verify == .none)
         #expect(listener.verifyDepth == 9)

@@ -48,7 +48,7 @@ import Testing
         }
         let fd = try harness.connectClient()
         let client = try TLSTestClient(fd: fd, identity: "alice")
-        #expect(client.handshake() == .complete)
+        #expect(client.handshake() == .complete, "log: \(harness.log.all)")
         #expect(client.send("hello\r\n"))
         let backend = try harness.acceptBackend()
         #expect(PlainSocket.receive(backend, until: "\r\n") == "hello\r\n")

@@ -254,6 +254,20 @@ def bulk_upload(host: str, port: int, payload: bytes, timeout: float = 120.0) ->
     return result
 
 
+def memory_bio_handshake(tls: ssl.SSLObject, flush: Callable[[], None], feed: Callable[[], bool]) -> None:
+    """Drives a memory-BIO client handshake: flush() sends what TLS wrote, feed() hands it what arrived
+    (False on TCP EOF)."""
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            flush()
+            if not feed():
+                raise ConnectionError("EOF during the handshake")
+    flush()
+
+
 def half_close_exchange(host: str, port: int, payload: bytes, timeout: float = 30.0) -> tuple[bytes, bool]:
     """Send `payload`, then the client's TLS half-close (close_notify, TCP left open), and keep reading until
     the server's close_notify. Returns (bytes received, whether the server ended with close_notify).
@@ -284,15 +298,7 @@ def half_close_exchange(host: str, port: int, payload: bytes, timeout: float = 3
     received = bytearray()
     clean = False
     try:
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                flush()
-                if not feed():
-                    raise ConnectionError("EOF during the handshake")
-        flush()
+        memory_bio_handshake(tls, flush, feed)
         tls.write(payload)
         flush()
         try:
@@ -319,3 +325,14 @@ def half_close_exchange(host: str, port: int, payload: bytes, timeout: float = 3
     finally:
         raw.close()
     return bytes(received), clean
+
+
+def imaps_logged_in(port: int, user: str, password: str) -> socket.socket:
+    """An implicit-TLS IMAP session, greeted and logged in (tag `a`), ready for the next command."""
+    s = tls_connect("127.0.0.1", port, 10)
+    data, _ = recv_until(s, lambda d: b"\r\n" in d)
+    assert data.startswith(b"* OK"), data
+    s.sendall(f"a LOGIN {user} {password}\r\n".encode())
+    data, _ = recv_until(s, lambda d: b"a OK" in d or b"a NO" in d)
+    assert b"a OK" in data, data
+    return s

@@ -223,16 +223,21 @@ def imap_login_from(port: int, source_ip: str = CLIENT_IP, user: str = USER, pas
     local_port = raw.getsockname()[1]
     s = client_context().wrap_socket(raw, server_hostname="localhost") if implicit_tls else raw
     try:
-        greeting, _ = recv_until(s, lambda d: d.endswith(b"\r\n"))
-        assert greeting.startswith(b"* OK"), greeting
-        s.sendall(f"a1 LOGIN {user} {password}\r\n".encode())
-        data, _ = recv_until(s, lambda d: b"a1 " in d and d.endswith(b"\r\n"))
-        assert b"a1 OK" in data, data
-        s.sendall(b"a2 LOGOUT\r\n")
-        recv_until(s, lambda d: b"a2 " in d and d.endswith(b"\r\n"))
+        imap_login_logout(s, user, password)
     finally:
         s.close()
     return local_port
+
+
+def imap_login_logout(s, user: str, password: str) -> None:
+    """On a connected IMAP socket: the greeting, LOGIN (must succeed), LOGOUT."""
+    greeting, _ = recv_until(s, lambda d: d.endswith(b"\r\n"))
+    assert greeting.startswith(b"* OK"), greeting
+    s.sendall(f"a1 LOGIN {user} {password}\r\n".encode())
+    data, _ = recv_until(s, lambda d: b"a1 " in d and d.endswith(b"\r\n"))
+    assert b"a1 OK" in data, data
+    s.sendall(b"a2 LOGOUT\r\n")
+    recv_until(s, lambda d: b"a2 " in d and d.endswith(b"\r\n"))
 
 
 # ---- HAProxy -------------------------------------------------------------------------------------------
@@ -264,7 +269,7 @@ class HAProxy:
     def start(self, timeout: float = 15.0) -> "HAProxy":
         self.root.mkdir(parents=True, exist_ok=True)
         cfg = self.root / "haproxy.cfg"
-        cfg.write_text(HAPROXY_CFG.format(front=self.port, back=self.backend_port))
+        cfg.write_text(self.config_text())
         self.process = Process([HAPROXY, "-f", cfg, "-db"], self.root, "haproxy")
         # Watch the listening socket in /proc rather than connecting: a probe connection would be forwarded.
         try:
@@ -275,6 +280,9 @@ class HAProxy:
         if not self.process.running():
             raise RuntimeError(f"haproxy exited\n{self.process.describe()}")
         return self
+
+    def config_text(self) -> str:
+        return HAPROXY_CFG.format(front=self.port, back=self.backend_port)
 
     def _listening(self) -> bool:
         want = f"0100007F:{self.port:04X}"

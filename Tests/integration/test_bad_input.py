@@ -89,8 +89,9 @@ def test_client_that_never_sends_times_out(mailtunnel, echo_port, figures):
     elapsed = time.monotonic() - t0
     figures(handshake_timeout_closed_after_s=f"{elapsed:.2f}")
     assert reply == b"" or len(reply) < 64, reply
-    assert elapsed >= 1.5, f"closed after {elapsed:.2f}s, before the 2 s handshake timeout"
-    mt.connection_ended(since=mark, reason="handshake timeout")
+    # Closed because the deadline ran out (the logged reason), by the daemon's own clock not before it.
+    line = mt.connection_ended(since=mark, reason="handshake timeout")[0]
+    assert float(line["duration"].rstrip("s")) >= 2.0, line.raw
     assert_still_serves(mt)
 
 
@@ -110,7 +111,6 @@ def test_backend_down_gets_protocol_reply(mailtunnel, backends, protocol):
     port = dead_port()
     mt = mailtunnel(connect=port, protocol=protocol, extra=["--connect-timeout", "5s"])
     mark = mt.log_mark()
-    t0 = time.monotonic()
     expected = UNAVAILABLE[protocol]
     try:
         with tls_connect("127.0.0.1", mt.accept_port, timeout=15) as s:
@@ -125,7 +125,6 @@ def test_backend_down_gets_protocol_reply(mailtunnel, backends, protocol):
         assert reply.endswith(b"\r\n") and reply.count(b"\r\n") == 1, reply
     else:
         assert reply == b"", reply
-    assert time.monotonic() - t0 < 15
     mt.connection_ended(since=mark, reason="backend unavailable")
 
     # The daemon keeps serving: once the backend is up, clients get through.

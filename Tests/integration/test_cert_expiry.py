@@ -33,8 +33,9 @@ def test_expiry_in_log_metrics_and_warning(mailtunnel, echo_port, workdir):
 
     body = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10).read().decode()
     assert "# TYPE mailtunnel_certificate_expiry_seconds gauge" in body
-    gauges = {m.group(1): int(m.group(2)) for m in re.finditer(
-        r'^mailtunnel_certificate_expiry_seconds\{listener="[^"]*",path="([^"]*)",subject="[^"]*"\} (-?\d+)$', body, re.M)}
+    gauges = {m.group(1): int(float(m.group(2))) for m in re.finditer(
+        r'^mailtunnel_certificate_expiry_seconds\{listener="[^"]*",path="([^"]*)",subject="[^"]*"\} (-?\d+(?:\.\d+)?)$',
+        body, re.M)}
     assert set(gauges) == {str(soon.chain), str(later.chain)}, body
     assert 5 * 86400 - 600 < gauges[str(soon.chain)] <= 5 * 86400
     assert 90 * 86400 - 600 < gauges[str(later.chain)] <= 90 * 86400

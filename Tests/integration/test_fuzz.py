@@ -15,9 +15,9 @@ import pytest
 from conftest import REPO
 
 TARGETS = ["starttls-imap", "starttls-pop3", "starttls-smtp", "relay-guard", "auth-gate", "proxy-protocol",
-           "native-config", "stunnel-config"]
+           "native-config", "stunnel-config", "starttls-client", "smtp-address"]
 SECONDS = 20
-# The fuzz package's first build (the root package again, with sanitizers) plus 8 runs of 20 s.
+# The fuzz package's first build (the root package again, with sanitizers) plus 9 runs of 20 s.
 TIMEOUT = 1200
 
 

@@ -17,7 +17,8 @@ def ipv6_loopback_available() -> bool:
 
 def test_accept_on_ipv6_loopback(mailtunnel, echo_port):
     if not ipv6_loopback_available():
-        pytest.skip("::1 is not available on this machine (IPv6 disabled or no loopback address)")
+        pytest.fail("::1 is not available on this machine (IPv6 disabled or no loopback address): "
+                    "the IPv6 tests must run, so this is a failure, not a skip")
     mt = mailtunnel(connect=echo_port, protocol="none", accept_host="::1")
     mark = mt.log_mark()
     assert echo_round_trip("::1", mt.accept_port, b"over IPv6\r\n") == b"over IPv6\r\n"
@@ -31,7 +32,8 @@ def test_accept_on_ipv6_loopback(mailtunnel, echo_port):
 
 def test_connect_to_ipv6_backend(mailtunnel, backends):
     if not ipv6_loopback_available():
-        pytest.skip("::1 is not available on this machine (IPv6 disabled or no loopback address)")
+        pytest.fail("::1 is not available on this machine (IPv6 disabled or no loopback address): "
+                    "the IPv6 tests must run, so this is a failure, not a skip")
     port = backends.echo(host="::1")
     mt = mailtunnel(connect=f"[::1]:{port}", protocol="none")
     mark = mt.log_mark()

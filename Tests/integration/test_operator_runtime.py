@@ -13,26 +13,9 @@ import threading
 
 import pytest
 
-from clients import recv_until, tls_connect
+from clients import imaps_logged_in, recv_until, tls_connect
 from daemon_support import ArgvTunnel, make_keypair, run_check, tunnel  # noqa: F401 (fixture)
 from procs import dead_port, free_port, wait_until
-
-
-def imap_session(port, dovecot):
-    s = tls_connect("127.0.0.1", port, 10)
-    data, _ = recv_until(s, lambda d: b"\r\n" in d)
-    assert data.startswith(b"* OK"), data
-    s.sendall(f"a1 LOGIN {dovecot.user} {dovecot.password}\r\n".encode())
-    data, _ = recv_until(s, lambda d: b"a1 " in d)
-    assert b"a1 OK" in data, data
-    return s
-
-
-def ping(port: int) -> None:
-    """One implicit-TLS session that the backend greets: enough for a `connection ended` line."""
-    with tls_connect("127.0.0.1", port, 10) as s:
-        data, _ = recv_until(s, lambda d: b"\r\n" in d)
-        assert data, "no greeting"
 
 
 # ---- the cause of a backend failure -------------------------------------------------------------------
@@ -53,7 +36,7 @@ def test_backend_failure_cause_is_on_the_connection_line_at_the_default_level(ma
 @pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT])
 def test_second_signal_during_the_grace_closes_everything_at_once(mailtunnel, dovecot, second):
     mt = mailtunnel(connect=dovecot.imap_port, protocol="imap", extra=["--shutdown-grace", "120s"])
-    s = imap_session(mt.accept_port, dovecot)
+    s = imaps_logged_in(mt.accept_port, dovecot.user, dovecot.password)
     try:
         mark = mt.log_mark()
         os.kill(mt.pid, signal.SIGTERM)

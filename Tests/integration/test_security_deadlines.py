@@ -15,7 +15,6 @@ from starttls_support import (LineClient, imap_caps, open_plain, pop3_capa, smtp
                               starttls_tunnel, upgrade)
 
 HANDSHAKE = 2.0
-EARLIEST, LATEST = 1.5, 4.0      # the timeout, give or take scheduling; far below the 30 min idle timeout
 WAIT_FOR_CLOSE = 8.0             # bounded wait for the close (the old daemon never closes in this test)
 REFUSAL = {"imap": b"* BYE", "pop3": b"-ERR", "smtp": b"421 "}
 
@@ -30,9 +29,11 @@ def first_command(c: LineClient, protocol: str) -> None:
 
 
 def assert_closed_at_handshake_timeout(mt, mark, rest: bytes, elapsed: float, protocol: str) -> None:
-    assert EARLIEST < elapsed < LATEST, f"closed {elapsed:.2f}s after accept; handshake-timeout is {HANDSHAKE}s"
+    # Closed within WAIT_FOR_CLOSE (the bounded read above) instead of living for the 30 min idle timeout, for
+    # the logged reason, and by the daemon's own clock not before the deadline; the client's figure is reported.
     assert rest.startswith(REFUSAL[protocol]), f"no {protocol} refusal before the close: {rest!r}"
-    mt.connection_ended(since=mark, reason="handshake timeout")
+    line = mt.connection_ended(since=mark, reason="handshake timeout")[0]
+    assert float(line["duration"].rstrip("s")) >= HANDSHAKE, line.raw
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3", "smtp"])
@@ -112,12 +113,16 @@ def test_idle_timeout_fires_on_time(mailtunnel, echo_port, figures):
         try:
             time.sleep(i / 16)    # staggering the sessions is the scenario, not a synchronisation
             with tls_connect("127.0.0.1", mt.accept_port) as s:
+                # The daemon's last activity lies between the send and the echo's arrival, which can be far
+                # apart on a loaded machine or under a sanitizer: the close is timed from both ends.
+                sent = time.monotonic()
                 s.sendall(b"x")
                 data, _ = recv_until(s, lambda d: len(d) >= 1)
-                last = time.monotonic()
+                echoed = time.monotonic()
                 assert data == b"x"
                 assert read_to_eof(s, timeout=5) == b""
-                results[i] = time.monotonic() - last
+                closed = time.monotonic()
+                results[i] = (closed - sent, closed - echoed)
         except BaseException as error:   # reported below, in the test's thread
             results[i] = error
 
@@ -129,5 +134,7 @@ def test_idle_timeout_fires_on_time(mailtunnel, echo_port, figures):
     errors = [r for r in results.values() if isinstance(r, BaseException)]
     assert not errors and len(results) == 8, f"sessions failed: {errors or results}"
     closes = sorted(results.values())
-    figures(idle_close_after_last_byte_s=" ".join(f"{x:.3f}" for x in closes))
-    assert all(0.95 <= x <= 1.3 for x in closes), f"idle timeout of 1 s fired after {closes}"
+    figures(idle_close_s_after_send_and_after_echo=" ".join(f"{a:.3f}/{b:.3f}" for a, b in closes))
+    # Never before 1 s after the send, and at most 1.3 s after the echo arrived.
+    assert all(after_send >= 0.95 and after_echo <= 1.3 for after_send, after_echo in closes), \
+        f"idle timeout of 1 s fired after (since send, since echo) {closes}"

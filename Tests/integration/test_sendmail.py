@@ -6,6 +6,7 @@ client is, so the gate's decision is the whole policy. `xclient = no` is the con
 fails closed."""
 import re
 import smtplib
+import uuid
 
 import pytest
 
@@ -159,3 +160,28 @@ def test_xclient_yes_fails_closed_against_sendmail(mailtunnel, sendmail, sasl_co
         c.close()
     assert mt.connection_ended(since=mark, reason="backend rejected XCLIENT")
     assert not sendmail.ever_received(sender)
+
+
+def test_main_relay_rules_in_front_of_sendmail(mailtunnel, sendmail, sasl_config):
+    """Port 25 in front of Sendmail (Config/mx.conf's shape): `starttls = optional`, `auth = sasl`,
+    `local-domains`. Sendmail relays anything mailtunnel hands it, so these rules are the whole anti-relay policy:
+    a plaintext client that never upgrades delivers to the local domain and is refused elsewhere with 554; after
+    STARTTLS and AUTH the same client relays out."""
+    mt = mailtunnel(connect=sendmail.port, protocol="smtp",
+                    extra=gate_flags(sasl_config, "plaintext", False, "--starttls", "optional",
+                                     "--local-domains", LOCAL_DOMAIN))
+    sender, outside = unique_sender(), f"x-{uuid.uuid4().hex[:10]}@outside.example"
+    with smtplib.SMTP("127.0.0.1", mt.accept_port, timeout=30) as smtp:
+        smtp.ehlo("client.example")
+        assert smtp.has_extn("starttls") and not smtp.has_extn("auth"), smtp.esmtp_features
+        refused = smtp.sendmail(sender, [LOCAL_RCPT, outside], message_for(sender))
+    assert refused == {outside: (554, f"5.7.1 <{outside}>: Relay access denied".encode())}, refused
+    assert envelope_recipients(sendmail.delivered(sender.encode())) == [f"<{LOCAL_RCPT}>"]
+    assert not sendmail.ever_received(outside), "the refused recipient reached Sendmail"
+
+    authenticated = unique_sender()
+    with smtplib.SMTP("127.0.0.1", mt.accept_port, timeout=30) as smtp:
+        smtp.starttls(context=client_context())
+        smtp.login(USER, PASSWORD)
+        assert smtp.sendmail(authenticated, [outside], message_for(authenticated)) == {}
+    assert envelope_recipients(sendmail.delivered(authenticated.encode())) == [f"<{outside}>"]

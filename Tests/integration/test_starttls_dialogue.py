@@ -4,7 +4,6 @@ second STARTTLS, oversized lines, TLS clients on a STARTTLS port, a backend that
 import socket
 import ssl
 import subprocess
-import time
 
 import pytest
 
@@ -196,7 +195,6 @@ def assert_plain_greeting(mt, protocol):
 def test_tls_client_on_starttls_port_refused(starttls_tunnel, protocol):
     mt = starttls_tunnel(protocol)
     mark = mt.log_mark()
-    t0 = time.monotonic()
     with tcp_connect(HOST, mt.accept_port, timeout=10) as raw:
         try:
             s = client_context().wrap_socket(raw, server_hostname="localhost")
@@ -205,7 +203,6 @@ def test_tls_client_on_starttls_port_refused(starttls_tunnel, protocol):
         else:
             s.close()
             raise AssertionError(f"a TLS session ({s.version()}) on a STARTTLS port")
-    assert time.monotonic() - t0 < 10
     line = mt.connection_ended(since=mark, reason="TLS ClientHello on a STARTTLS port")[0]
     assert line.get("client", "").startswith("127.0.0.1:"), line.raw
     assert_plain_greeting(mt, protocol)
@@ -214,11 +211,9 @@ def test_tls_client_on_starttls_port_refused(starttls_tunnel, protocol):
 def test_openssl_without_starttls_refused(starttls_tunnel):
     mt = starttls_tunnel("imap")
     mark = mt.log_mark()
-    t0 = time.monotonic()
     r = subprocess.run(["openssl", "s_client", "-connect", f"{HOST}:{mt.accept_port}", "-servername", "localhost"],
                        input=b"", capture_output=True, timeout=30)
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
-    assert time.monotonic() - t0 < 20
     assert r.returncode != 0, out
     assert "-----BEGIN CERTIFICATE-----" not in out, out
     mt.connection_ended(since=mark, reason="TLS ClientHello on a STARTTLS port")
@@ -274,12 +269,10 @@ def test_backend_down_plaintext_reply(mailtunnel, protocol):
     mt = mailtunnel(connect=dead_port(), protocol=protocol,
                     extra=["--starttls", "yes", "--connect-timeout", "5s"])
     mark = mt.log_mark()
-    t0 = time.monotonic()
     with LineClient(HOST, mt.accept_port) as c:
         reply = c.read_to_eof(timeout=15)
     assert reply.startswith(UNAVAILABLE[protocol]), f"{protocol}: got {reply!r}"
     assert reply.endswith(b"\r\n") and reply.count(b"\r\n") == 1, reply
-    assert time.monotonic() - t0 < 15
     mt.connection_ended(since=mark, reason="backend unavailable")
     assert mt.running()
 

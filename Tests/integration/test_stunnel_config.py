@@ -157,7 +157,7 @@ def test_stunnel_conf_runs_like_stunnel4(tunnel, workdir, dovecot, smtp_sink):
     assert got_mt["smtp_stored_body"] and got_mt["smtp_stored_sender"]
 
 
-@pytest.mark.parametrize("option", ["sni = mail.example.org", "OCSPaia = yes", "failover = rr", "client = yes",
+@pytest.mark.parametrize("option", ["sni = mail.example.org", "OCSPaia = yes", "failover = rr",
                                     "exec = /bin/cat", "protocol = ldap"])
 def test_unsupported_stunnel_option_is_refused_with_its_line(mailtunnel_bin, workdir, option):
     cert, key = make_keypair(workdir / "pki", "s")

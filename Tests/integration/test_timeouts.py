@@ -17,8 +17,9 @@ def test_idle_session_closed_and_logged(mailtunnel, echo_port, figures):
         elapsed = time.monotonic() - t0
     figures(idle_timeout_closed_after_s=f"{elapsed:.2f}")
     assert rest == b""
-    assert elapsed >= 1.5, f"closed after {elapsed:.2f}s of idleness, before the 2 s idle timeout"
+    # Closed because the session was idle (the logged reason), by the daemon's own clock not before 2 s.
     line = mt.connection_ended(since=mark, reason="idle timeout")[0]
+    assert float(line["duration"].rstrip("s")) >= 2.0, line.raw
     assert line.get("in") == "7" and line.get("out") == "7", line.raw
     assert echo_round_trip("127.0.0.1", mt.accept_port, b"next\r\n") == b"next\r\n"
 

@@ -42,14 +42,21 @@ public final class TrivialAuthenticator: SMTPAuthenticator {
 /// - XCLIENT lines only after authentication and only with `xclient`; XFORWARD or STARTTLS never;
 /// - after `.relay` the dialogue hands over a relay filter.
 /// The bytes of the batch that ends in `.relay` went through the relay guard and are not checked here.
-/// Input: one flags byte (bit 0: xclient, bit 1: the greeting already reached the client), then records.
+/// With `local-domains` (flag bit 2, issue 13) an unauthenticated client's first transaction command hands the
+/// session over too: then XCLIENT goes without LOGIN=, and the relay filter holds the session to example.org.
+/// Input: one flags byte (bit 0: xclient, bit 1: the greeting already reached the client, bit 2: local-domains
+/// example.org), then records.
 public func runAuthGate(_ input: inout FuzzInput) {
     let flags = input.byte()
     let xclient = flags & 1 != 0
+    let localDomains = flags & 4 != 0
     var gate = SMTPAuthGateDialogue(
         mode: .sasl, authenticator: TrivialAuthenticator(),
         client: SocketEndpoint(address: IPAddress.v4(192, 0, 2, 7), port: 40000),
-        certificateIdentity: nil, xclient: xclient, failureLimit: 3, backendGreeted: flags & 2 != 0)
+        certificateIdentity: nil, xclient: xclient, failureLimit: 3, backendGreeted: flags & 2 != 0,
+        relayRules: SMTPRelayRules(authenticationRequired: true,
+                                   localDomains: localDomains ? try? LocalDomains(["example.org"]) : nil))
+    var handingOverUnauthenticated = false
     var closed = false
     while let step = input.nextStep() {
         let actions: [DialogueAction]
@@ -74,17 +81,25 @@ public func runAuthGate(_ input: inout FuzzInput) {
                 guard bytes.last == 0x0A else { violation("partial line to the backend", bytes) }
                 for line in bytes.split(separator: 0x0A) {
                     let verb = String(decoding: line.prefix { $0 != 0x20 && $0 != 0x0D }, as: UTF8.self).uppercased()
-                    if gate.authenticatedUser == nil && verb != "EHLO" && verb != "HELO" {
+                    let hasLogin = String(decoding: line, as: UTF8.self).contains("LOGIN=")
+                    let unauthenticatedXCLIENT = localDomains && xclient && verb.hasPrefix("XCLIENT") && !hasLogin
+                    if unauthenticatedXCLIENT { handingOverUnauthenticated = true }
+                    if gate.authenticatedUser == nil && verb != "EHLO" && verb != "HELO" && !handingOverUnauthenticated {
                         violation("\(verb) reached the backend before authentication", bytes)
                     }
-                    if verb.hasPrefix("XCLIENT") && !(xclient && gate.authenticatedUser != nil) {
+                    if verb.hasPrefix("XCLIENT") && !(xclient && (gate.authenticatedUser != nil || unauthenticatedXCLIENT)) {
                         violation("XCLIENT without a hand-over", bytes)
+                    }
+                    if verb.hasPrefix("XCLIENT") && gate.authenticatedUser == nil && hasLogin {
+                        violation("XCLIENT LOGIN= for an unauthenticated client", bytes)
                     }
                     if verb.hasPrefix("XFORWARD") || verb.hasPrefix("STARTTLS") { violation("\(verb) sent", bytes) }
                 }
             case .relay:
-                if gate.authenticatedUser == nil { violation("relay before authentication") }
-                if gate.takeRelayFilter() == nil { violation("relay without a relay guard") }
+                guard let filter = gate.takeRelayGuard() else { violation("relay without a relay guard") }
+                if gate.authenticatedUser == nil && !(localDomains && filter.policy.recipients != nil) {
+                    violation("relay before authentication without the local-domains policy")
+                }
                 return
             case .close:
                 closed = true

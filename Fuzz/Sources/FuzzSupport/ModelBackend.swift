@@ -29,9 +29,13 @@ public struct ModelBackend {
     /// Commands read so far (for the harness's own checks).
     public private(set) var commands = 0
 
-    public init(offerChunking: Bool, acceptData: Bool, greet: Bool) {
+    /// The guard runs the local-domains policy for example.org: every RCPT read must be for it (issue 13).
+    public let localOnly: Bool
+
+    public init(offerChunking: Bool, acceptData: Bool, greet: Bool, localOnly: Bool = false) {
         self.offerChunking = offerChunking
         self.acceptData = acceptData
+        self.localOnly = localOnly
         if greet { pendingReplies += Array("220 model ESMTP\r\n".utf8) }
     }
 
@@ -80,6 +84,7 @@ public struct ModelBackend {
         for denied in Self.deniedVerbs where verb.hasPrefix(denied) {
             violation("the backend read a \(denied) command", content)
         }
+        if localOnly && verb == "RCPT" { checkLocalRecipient(content) }
         switch verb {
         case "EHLO":
             reply(offerChunking ? "250-model\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 8BITMIME\r\n"
@@ -109,6 +114,26 @@ public struct ModelBackend {
 
     mutating func reply(_ text: String) { pendingReplies += Array(text.utf8) }
 
+    /// Reads a RCPT the lenient way (Postfix with strict_rfc821_envelopes = no): the first word after `TO:`, its
+    /// angle brackets dropped; the domain after its last `@`. It must be example.org, and the local part must hold
+    /// no percent hack, bang path, route or second `@`.
+    func checkLocalRecipient(_ content: ArraySlice<UInt8>) {
+        let text = String(decoding: content, as: UTF8.self)
+        guard let colon = text.firstIndex(of: ":") else { return }  // no address: the backend refuses it
+        let word = text[text.index(after: colon)...].drop { $0 == " " || $0 == "\t" }.prefix { $0 != " " && $0 != "\t" }
+        let address = word.trimmingPrefix("<").prefix { $0 != ">" }
+        guard let at = address.lastIndex(of: "@") else {
+            if address.lowercased() != "postmaster" { violation("the backend read a RCPT without a domain", content) }
+            return
+        }
+        var domain = address[address.index(after: at)...].lowercased()
+        if domain.hasSuffix(".") { domain.removeLast() }
+        let local = address[..<at]
+        if domain != "example.org" || local.contains(where: { "%!@:,".contains($0) }) {
+            violation("the backend read a RCPT for another domain", content)
+        }
+    }
+
     public mutating func takeReplies(upTo count: Int) -> [UInt8] {
         let taken = Array(pendingReplies.prefix(count))
         pendingReplies.removeFirst(taken.count)
@@ -122,14 +147,17 @@ public struct ModelBackend {
 /// no input is held, that the guard is in message content exactly when the backend is.
 ///
 /// Input: one flags byte (bit 0: the backend offers CHUNKING, bit 1: it accepts DATA, bit 2: the guard starts
-/// before the greeting), then records: header byte 0 or 2, length byte, that many client bytes (one client read);
+/// before the greeting, bit 3: the guard runs the local-domains policy for example.org), then records: header byte 0 or 2, length byte, that many client bytes (one client read);
 /// header 1 and a count byte: deliver that many of the model's pending reply bytes (the model, not the fuzzer,
 /// decides what the backend says); header 3: deliver everything pending.
 public func runRelayGuard(_ input: inout FuzzInput) {
     let flags = input.byte()
-    var backend = ModelBackend(offerChunking: flags & 1 != 0, acceptData: flags & 2 != 0, greet: flags & 4 != 0)
+    let localOnly = flags & 8 != 0
+    var backend = ModelBackend(offerChunking: flags & 1 != 0, acceptData: flags & 2 != 0, greet: flags & 4 != 0,
+                               localOnly: localOnly)
+    let policy = localOnly ? SMTPTransactionPolicy(recipients: try? LocalDomains(["example.org"])) : .open
     var guardian = SMTPRelayGuard(awaitingGreeting: flags & 4 != 0,
-                                  extensions: SMTPExtensions(chunking: flags & 1 != 0 && flags & 4 == 0))
+                                  extensions: SMTPExtensions(chunking: flags & 1 != 0 && flags & 4 == 0), policy: policy)
     if flags & 4 == 0 { _ = backend.takeReplies(upTo: .max) }  // a dialogue already saw EHLO's reply
     var toClient: [UInt8] = []
 

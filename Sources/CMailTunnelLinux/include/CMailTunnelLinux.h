@@ -29,4 +29,8 @@ int mt_linux_malloc_trim(size_t pad);
 int mt_linux_inotify_init(void);
 int mt_linux_inotify_add_watch(int fd, const char *path, uint32_t mask);
 
+// setresuid(2) for the calling thread only (the raw system call; glibc's wrapper changes every thread). The unit
+// tests use it to check, as root, what an unprivileged reader of a file meets.
+int mt_linux_thread_setresuid(uid_t ruid, uid_t euid, uid_t suid);
+
 #endif

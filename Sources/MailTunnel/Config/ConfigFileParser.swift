@@ -71,9 +71,11 @@ public enum ConfigFileParser {
 
     /// Reads and parses a file; an unreadable file is one error.
     public static func load(path: String) -> (document: ConfigDocument?, errors: [ConfigError]) {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            return (nil, [ConfigError(ConfigLocation(file: path, line: nil), key: nil,
-                                      "cannot read the file (missing, unreadable or not UTF-8)")])
+        let text: String
+        switch ConfigFileText.read(path) {
+        case .success(let contents): text = contents
+        case .failure(let problem):
+            return (nil, [ConfigError(ConfigLocation(file: path, line: nil), key: nil, "cannot read the file: \(problem.reason)")])
         }
         let (document, errors) = parse(text: text, file: path)
         return (document, errors)
@@ -120,12 +122,15 @@ public enum ConfigFileParser {
         return line
     }
 
-    /// "did you mean" for the most common slip: stunnel or underscore spellings.
+    /// "did you mean": underscore or stunnel spellings first, then the nearest key by edit distance.
     private static func suggestion(for written: String) -> String {
         let normalized = written.lowercased().replacingOccurrences(of: "_", with: "-")
         if let option = OptionTable.option(named: normalized) { return "; did you mean '\(option.name)'?" }
         if let option = OptionTable.option(stunnelSame: written) {
             return "; this is stunnel's name, mailtunnel's is '\(option.name)' (or use --stunnel-config)"
+        }
+        if let name = KeySuggestion.nearest(to: normalized, among: OptionTable.options.map(\.name)) {
+            return "; did you mean '\(name)'?"
         }
         return "; see mailtunnel --help for the list of keys"
     }

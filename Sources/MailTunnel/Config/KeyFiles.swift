@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import MailTunnelTLS
-import Synchronization
 
 /// Certificate and key files, read by mailtunnel itself rather than by OpenSSL from a path, for two reasons:
 /// - the generated files in the state directory are opened with O_NOFOLLOW, never through a symbolic link the
@@ -20,7 +19,7 @@ final class KeyFiles: Sendable {
         var keptCopyBecause: String?
     }
 
-    private let copies = Mutex<[String: [UInt8]]>([:])
+    private let copies = LockedState<[String: [UInt8]]>([:])
     /// Certificates and keys are small; anything larger is not one.
     private static let limit = 1 << 20
 

@@ -5,10 +5,28 @@ public struct ParsedArguments: Sendable, Equatable {
     public var check = false
     public var help = false
     public var version = false
+    public var newTicketKey = false
+    /// A hidden flag asked for generated documentation (the man page, a shell completion).
+    public var generated: GeneratedText?
     /// Listener flags (`--accept 993`), in order, matched to native options.
     public var assignments: [Assignment] = []
 
     public init() {}
+}
+
+/// Text the packaging generates from the option table.
+public enum GeneratedText: Sendable, Equatable {
+    case confManPage
+    case bashCompletion
+    case zshCompletion
+
+    public var text: String {
+        switch self {
+        case .confManPage: return ConfManPage.text
+        case .bashCompletion: return ShellCompletions.bash
+        case .zshCompletion: return ShellCompletions.zsh
+        }
+    }
 }
 
 /// The flags that are not config keys: they choose what to read and what to do. Declared here once for the
@@ -19,14 +37,21 @@ public enum CommandFlag: String, Sendable, CaseIterable {
     case check
     case help
     case version
+    case newTicketKey = "new-ticket-key"
+    case printManConf = "print-man-conf"
+    case printCompletion = "print-completion"
 
     /// The value it takes, nil for a flag that takes none.
     public var syntax: String? {
         switch self {
         case .config, .stunnelConfig: return "FILE"
-        case .check, .help, .version: return nil
+        case .printCompletion: return "bash|zsh"
+        case .check, .help, .version, .printManConf, .newTicketKey: return nil
         }
     }
+
+    /// Generators for the packaging (man page, completions): not for operators, so not in `--help`.
+    public var isHidden: Bool { self == .printManConf || self == .printCompletion }
 
     public var help: String {
         switch self {
@@ -35,6 +60,9 @@ public enum CommandFlag: String, Sendable, CaseIterable {
         case .check: return "validate, print the effective listeners, exit 0 (valid) or 1"
         case .help: return "print this help (also -h)"
         case .version: return "print the version"
+        case .newTicketKey: return "print a fresh line for a ticket-key-file (80 random bytes, base64)"
+        case .printManConf: return "print mailtunnel.conf(5) in roff, generated from the option table"
+        case .printCompletion: return "print the bash or zsh completion script"
         }
     }
 }
@@ -85,14 +113,25 @@ public enum ListenerArguments {
                 case .check: parsed.check = true
                 case .help: parsed.help = true
                 case .version: parsed.version = true
+                case .newTicketKey: parsed.newTicketKey = true
                 case .config: if let path = takeValue("FILE") { parsed.configFiles.append(path) }
                 case .stunnelConfig: if let path = takeValue("FILE") { parsed.stunnelConfigFiles.append(path) }
+                case .printManConf: parsed.generated = .confManPage
+                case .printCompletion:
+                    switch takeValue("bash|zsh") {
+                    case "bash": parsed.generated = .bashCompletion
+                    case "zsh": parsed.generated = .zshCompletion
+                    case let other?: fail(flag, "expected bash or zsh, got '\(other)'")
+                    case nil: break
+                    }
                 }
                 continue
             }
 
             guard let option = OptionTable.option(named: name), option.name == name else {
-                fail(flag, "unknown option; see mailtunnel --help")
+                let flags = CommandFlag.allCases.map(\.rawValue) + OptionTable.options.map(\.name)
+                let hint = KeySuggestion.nearest(to: name, among: flags).map { "did you mean '--\($0)'?" }
+                fail(flag, "unknown option; \(hint ?? "see mailtunnel --help")")
                 continue
             }
             let value: String?

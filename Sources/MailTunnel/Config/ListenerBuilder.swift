@@ -34,6 +34,11 @@ enum ListenerBuilder {
         // Derived defaults (protocol from the accept port, key from cert) are filled in so --check shows them
         // and the engine needs no fallback.
         for option in OptionTable.options where locations[option.name] == nil { option.derive?(&draft) }
+        // Client mode accepts plaintext: only on loopback unless the operator names a host (or `*`).
+        if draft.listener.client, draft.listener.accept.host == nil,
+           !(locations["accept"]?.value.hasPrefix("*") ?? false) {
+            draft.listener.accept.host = "127.0.0.1"
+        }
 
         return (Built(draft: draft, locations: locations, givenKeys: Set(raw.assignments.map(\.key))), errors)
     }

@@ -21,6 +21,8 @@ public struct HostPort: Sendable, Equatable, Hashable, CustomStringConvertible {
 /// The `verify` key is the TLS layer's own policy, so config and TLS context never need a bridge.
 public typealias ClientCertificatePolicy = TLSSettings.ClientCertificatePolicy
 public enum AuthPolicy: String, Sendable, CaseIterable { case none, sasl, certificate }
+/// `starttls`: `optional` offers STARTTLS without requiring it (SMTP on port 25, RFC 3207 section 4).
+public enum StartTLSMode: String, Sendable, CaseIterable { case yes, optional, no }
 public enum ProxyProtocolVersion: String, Sendable, CaseIterable { case none, v1, v2 }
 public enum TLSMinimum: String, Sendable, CaseIterable {
     case v1_2 = "1.2"
@@ -42,7 +44,9 @@ public struct ListenerConfig: Sendable, Equatable {
     public var accept: HostPort
     public var connect: [HostPort]
     public var `protocol`: MailProtocol
-    public var starttls: Bool = OptionTable.starttls.defaultValue
+    public var starttls: StartTLSMode = OptionTable.starttls.defaultValue
+    public var client: Bool = OptionTable.client.defaultValue
+    public var verifyHost: String? = OptionTable.verifyHost.defaultValue
     /// Paired in order (`certificatePairs`); the first pair is the default one.
     public var certs: [String] = OptionTable.cert.defaultValue
     public var keys: [String] = OptionTable.key.defaultValue
@@ -60,10 +64,17 @@ public struct ListenerConfig: Sendable, Equatable {
     public var saslService: String = OptionTable.saslService.defaultValue
     public var saslConfigDir: String? = OptionTable.saslConfigDir.defaultValue
     public var xclient: Bool = OptionTable.xclient.defaultValue
+    /// Entries as written; `LocalDomains` checks and matches them.
+    public var localDomains: [String] = OptionTable.localDomains.defaultValue
+    public var trustedNetworks: [IPNetwork] = OptionTable.trustedNetworks.defaultValue
+    public var senderLoginMap: String? = OptionTable.senderLoginMap.defaultValue
     public var proxyProtocol: ProxyProtocolVersion = OptionTable.proxyProtocol.defaultValue
     public var acceptProxyProtocol: Bool = OptionTable.acceptProxyProtocol.defaultValue
     /// The peers whose PROXY header is honoured.
     public var acceptProxyFrom: [IPNetwork] = OptionTable.acceptProxyFrom.defaultValue
+    public var ticketKeyFile: String? = OptionTable.ticketKeyFile.defaultValue
+    public var ticketLifetime: Double = OptionTable.ticketLifetime.defaultValue
+    public var reusePort: Bool = OptionTable.reusePort.defaultValue
     public var handshakeTimeout: Double = OptionTable.handshakeTimeout.defaultValue
     public var connectTimeout: Double = OptionTable.connectTimeout.defaultValue
     public var idleTimeout: Double = OptionTable.idleTimeout.defaultValue
@@ -89,6 +100,8 @@ public struct ListenerConfig: Sendable, Equatable {
                             ocspFile: index < ocspFiles.count ? ocspFiles[index] : nil)
         }
     }
+    /// The client speaks plaintext first (`starttls = yes` or `optional`).
+    public var usesStartTLS: Bool { starttls != .no }
 
     /// The peers whose PROXY header is honoured (the name the engine reads).
     public var trustedProxies: [IPNetwork] { acceptProxyFrom }

@@ -28,7 +28,7 @@ public enum OptionDocs {
     /// (A default that is one long word, the cipher list, keeps its line whole.)
     public static var helpText: String {
         var lines = [abstract, "", usage, "", "commands:"]
-        for command in CommandFlag.allCases {
+        for command in CommandFlag.allCases where !command.isHidden {
             lines.append("  --\(command.rawValue)" + (command.syntax.map { " \($0)" } ?? ""))
             lines += wrap(command.help, width: 70).map { "      " + $0 }
         }
@@ -36,7 +36,7 @@ public enum OptionDocs {
         lines += ["", "options:"]
         for option in OptionTable.options {
             lines.append("  \(option.flag) \(option.syntax)")
-            var text = "\(option.help) (default: \(option.defaultText))"
+            var text = "\(option.help) (\(option.isRequired ? "required" : "default: \(option.defaultText)"))"
             if option.repeatable { text += " [repeatable]" }
             lines += wrap(text, width: 70).map { "      " + $0 }
         }

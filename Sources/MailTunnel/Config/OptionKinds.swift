@@ -90,6 +90,23 @@ extension Option where Value == Bool {
     }
 }
 
+extension Option where Value == StartTLSMode {
+    /// `yes|optional|no`; the yes/no spellings of a boolean work too, and a bare flag means yes.
+    static func startTLSMode(_ name: String, _ field: OptionField<StartTLSMode>, _ help: String,
+                             stunnel: StunnelSpelling?) -> Self {
+        Self(name, "yes|optional|no", field, default: .value(.no), help, isBoolean: true, stunnel: stunnel,
+             parse: { value, _ throws(OptionValueError) in
+                 if value.lowercased() == "optional" { return .optional }
+                 do {
+                     return try Option<Bool>.parseBool(value) ? .yes : .no
+                 } catch {
+                     throw OptionValueError("expected yes, optional or no, got '\(value)'")
+                 }
+             },
+             render: { [$0.rawValue] })
+    }
+}
+
 extension Option where Value == Double {
     /// A duration in seconds, written as `500ms`, `30s`, `30m`, `1h`.
     static func duration(_ name: String, _ field: OptionField<Double>, default: Double, allowZero: Bool,

@@ -66,7 +66,7 @@ public struct Option<Value: Sendable>: Sendable {
         case .value(let value): return render(value).joined(separator: ", ")
         case .unset(_, let meaning): return meaning
         case .derived(_, let rule, _): return rule
-        case .required: return "(required)"
+        case .required: return "required"
         }
     }
 

@@ -26,12 +26,21 @@ public enum OptionTable {
             }
             return nil
         })
-    static let starttls = Option.boolean(
-        "starttls", .listener(\.starttls), default: false,
-        "STARTTLS-upgrade mode (plaintext first); needs protocol imap, pop3 or smtp",
+    static let starttls = Option.startTLSMode(
+        "starttls", .listener(\.starttls),
+        "STARTTLS-upgrade mode (plaintext first); needs protocol imap, pop3 or smtp; `optional` (smtp, port 25): "
+            + "offered, not required, AUTH only after TLS",
         stunnel: .converted("protocol", shown: "protocol = imap|pop3|smtp") {
             StunnelValues.startTLSProtocol($0) == nil ? nil : "yes"
         })
+    static let client = Option.boolean(
+        "client", .listener(\.client), default: false,
+        "client mode: plaintext accepted locally (loopback unless accept names a host), TLS towards connect "
+            + "(implicit, or STARTTLS with starttls = yes)",
+        stunnel: .same("client"))
+    static let verifyHost = Option.text(
+        "verify-host", "NAME", .listener(\.verifyHost), unset: "the connect host",
+        "client mode: the name (or IP address) the server's certificate must carry; also sent as SNI")
     /// Repeatable and paired with `key` and `ocsp-file` in order; stunnel's `cert`/`key` stay single (the translator).
     static let cert = Option.list(
         "cert", "FILE", .listener(\.certs), default: .unset([], meaning: "self-signed, generated once in state-dir"),
@@ -95,6 +104,28 @@ public enum OptionTable {
                                            "where <sasl-service>.conf is read from")
     static let xclient = Option.boolean("xclient", .listener(\.xclient), default: false,
                                         "smtp: send XCLIENT (ADDR, PORT, NAME, LOGIN) to the backend")
+    static let localDomains = Option.list(
+        "local-domains", "DOMAIN[,DOMAIN...]", .listener(\.localDomains), default: .unset([], meaning: "none"),
+        "smtp gate: unauthenticated clients may send only to these domains (`.example.org` or `*.example.org` = "
+            + "subdomains); repeatable", joined: true,
+        element: { value throws(OptionValueError) in
+            let entries = value.split { $0 == "," || $0 == " " || $0 == "\t" }.map(String.init)
+            do throws(LocalDomainsError) {
+                _ = try LocalDomains(entries)
+            } catch {
+                throw OptionValueError("expected domains such as example.org, .example.org or [192.0.2.1], got '\(error.entry)'")
+            }
+            return entries
+        },
+        render: { $0 })
+    static let trustedNetworks = Option.list(
+        "trusted-networks", "CIDR[,CIDR...]", .listener(\.trustedNetworks), default: .unset([], meaning: "none"),
+        "smtp gate: clients from these addresses relay without authentication; repeatable", joined: true,
+        element: { value throws(OptionValueError) in try networks(value) }, render: \.description)
+    static let senderLoginMap = Option.text(
+        "sender-login-map", "FILE", .listener(\.senderLoginMap), unset: "none",
+        "smtp gate: `login address-or-@domain ...` lines; an authenticated MAIL FROM must be one of the login's "
+            + "(re-read on SIGHUP)")
     static let proxyProtocol = Option.choice(
         "proxy-protocol", .listener(\.proxyProtocol), default: .value(.none), "send a PROXY header to the backend",
         stunnel: .converted("protocol", shown: "protocol = proxy") { $0.lowercased() == "proxy" ? "v1" : nil })
@@ -105,14 +136,26 @@ public enum OptionTable {
         "accept-proxy-from", "CIDR[,CIDR...]", .listener(\.acceptProxyFrom),
         default: .value([IPNetwork("127.0.0.0/8")!, IPNetwork("::1")!]),
         "the only peers whose PROXY header is honoured; others are closed; repeatable", joined: true,
-        element: { value throws(OptionValueError) in
-            guard let networks = IPNetwork.list(value) else {
-                throw OptionValueError("expected addresses or networks such as 10.0.0.0/8 or 2001:db8::/32 "
-                                       + "(no host bits past the prefix), got '\(value)'")
-            }
-            return networks
-        },
+        element: { value throws(OptionValueError) in try networks(value) },
         render: \.description)
+    static let ticketKeyFile = Option.text(
+        "ticket-key-file", "FILE", .listener(\.ticketKeyFile), unset: "none: keys generated in memory",
+        "session-ticket keys, one base64 line of 80 bytes each (`mailtunnel --new-ticket-key`); the first encrypts, "
+            + "every line decrypts; share it across a fleet")
+    static let ticketLifetime = Option.duration(
+        "ticket-lifetime", .listener(\.ticketLifetime), default: 3600, allowZero: false,
+        "ticket lifetime hint; without a key file the in-memory key rotates this often and a ticket older than two "
+            + "lifetimes never resumes")
+    static let reusePort = Option.boolean("reuse-port", .listener(\.reusePort), default: false,
+                                          "bind with SO_REUSEPORT so several processes share the port")
+
+    static func networks(_ value: String) throws(OptionValueError) -> [IPNetwork] {
+        guard let networks = IPNetwork.list(value) else {
+            throw OptionValueError("expected addresses or networks such as 10.0.0.0/8 or 2001:db8::/32 "
+                                   + "(no host bits past the prefix), got '\(value)'")
+        }
+        return networks
+    }
     static let handshakeTimeout = Option.duration(
         "handshake-timeout", .listener(\.handshakeTimeout), default: 30, allowZero: false,
         "time allowed from accept until relaying starts (TLS, STARTTLS dialogue, SMTP AUTH)", stunnel: .same("TIMEOUTbusy"))
@@ -155,12 +198,15 @@ public enum OptionTable {
 
     /// In the order `--check`, `--help` and the README print them.
     public static let options: [OptionSpec] = [
-        accept.spec, connect.spec, `protocol`.spec, starttls.spec, cert.spec, key.spec, ocspFile.spec, tlsMin.spec, ciphers.spec,
+        accept.spec, connect.spec, `protocol`.spec, starttls.spec, client.spec, verifyHost.spec, cert.spec, key.spec,
+        ocspFile.spec, tlsMin.spec, ciphers.spec,
         ciphersuites.spec, verify.spec, caFile.spec, caPath.spec, crlFile.spec, verifyDepth.spec, allowSubject.spec,
-        auth.spec, saslService.spec, saslConfigDir.spec, xclient.spec, proxyProtocol.spec, acceptProxyProtocol.spec,
+        auth.spec, saslService.spec, saslConfigDir.spec, xclient.spec, localDomains.spec, trustedNetworks.spec,
+        senderLoginMap.spec, proxyProtocol.spec, acceptProxyProtocol.spec,
         acceptProxyFrom.spec, handshakeTimeout.spec, connectTimeout.spec, idleTimeout.spec, maxConnections.spec,
         maxConnectionsPerIP.spec, shutdownGrace.spec, metrics.spec, user.spec, group.spec, pidFile.spec,
         logLevel.spec, log.spec, logFormat.spec, stateDir.spec,
+        ticketKeyFile.spec, ticketLifetime.spec, reusePort.spec,
     ]
 
     /// Keys are matched case-insensitively, as stunnel matches its own.

@@ -11,6 +11,10 @@ public struct RunConfig: Sendable, Equatable {
         case help
         /// Print the version.
         case version
+        /// Print `TicketKeyFile.newLine()`.
+        case newTicketKey
+        /// Print a generated man page or completion script (hidden flags, for the packaging).
+        case generate(GeneratedText)
     }
 
     public var mode: Mode
@@ -37,6 +41,10 @@ public struct RunConfig: Sendable, Equatable {
         let (parsed, argumentErrors) = ListenerArguments.parse(arguments)
         if parsed.help { return RunConfig(mode: .help, listeners: [], daemon: DaemonSettings()) }
         if parsed.version { return RunConfig(mode: .version, listeners: [], daemon: DaemonSettings()) }
+        if parsed.newTicketKey { return RunConfig(mode: .newTicketKey, listeners: [], daemon: DaemonSettings()) }
+        if let generated = parsed.generated, argumentErrors.isEmpty {
+            return RunConfig(mode: .generate(generated), listeners: [], daemon: DaemonSettings())
+        }
 
         var errors = argumentErrors
         var raw: [RawListener] = []

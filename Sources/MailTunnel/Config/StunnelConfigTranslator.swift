@@ -28,17 +28,19 @@ struct StunnelTranslation: Sendable {
 /// - `TIMEOUTbusy` (seconds to wait for expected data; stunnel applies it to the handshake and
 ///   protocol negotiation) -> `handshake-timeout`; `TIMEOUTidle`, `TIMEOUTconnect` -> idle/connect timeouts.
 ///   Timeouts not given keep mailtunnel's defaults (not stunnel's 300s/12h), as `--check` shows;
-/// - `failover = prio` is mailtunnel's behaviour; `rr`, `client = yes` and every option outside the subset are
+/// - `client = yes` is client mode (`client`); see `StunnelClientMode` for what verify and checkHost mean there;
+/// - `failover = prio` is mailtunnel's behaviour; `rr` and every option outside the subset are
 ///   errors naming the option and line, never silently ignored.
 /// Each native option's stunnel keys and value conversion are part of its declaration in `OptionTable`; this file
 /// holds only the file format, the sections and the options stunnel has that mailtunnel has no key for.
 enum StunnelConfigTranslator {
     static func load(path: String) -> (StunnelTranslation, [ConfigError]) {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        switch ConfigFileText.read(path) {
+        case .success(let text): return translate(text: text, file: path)
+        case .failure(let problem):
             return (StunnelTranslation(), [ConfigError(ConfigLocation(file: path, line: nil), key: nil,
-                                                       "cannot read the stunnel config (missing, unreadable or not UTF-8)")])
+                                                       "cannot read the stunnel config: \(problem.reason)")])
         }
-        return translate(text: text, file: path)
     }
 
     struct Scope {
@@ -110,7 +112,8 @@ enum StunnelConfigTranslator {
             let replaced = Set(section.assignments.map(\.key)).intersection(singleValued)
             let defaults = global.assignments.filter { !replaced.contains($0.key) }
             translation.listeners.append(RawListener(name: section.name ?? "", location: section.location,
-                                                     assignments: defaults + section.assignments + verify))
+                                                     assignments: StunnelClientMode.adapt(
+                                                        defaults + section.assignments + verify)))
         }
         return (translation, errors)
     }
@@ -129,11 +132,6 @@ enum StunnelConfigTranslator {
             case "prio": break  // mailtunnel always tries backends in the order given
             case "rr": throw OptionValueError("failover = rr (round robin) is not supported; mailtunnel tries backends in order (prio)")
             default: throw OptionValueError("the argument needs to be either 'rr' or 'prio', got '\(value)'")
-            }
-        },
-        "client": { value, _ throws(OptionValueError) in
-            if try StunnelValues.yesNo(value) {
-                throw OptionValueError("client = yes (TLS towards the backend) is not supported; mailtunnel is a TLS server")
             }
         },
     ]

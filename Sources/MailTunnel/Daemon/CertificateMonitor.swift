@@ -33,7 +33,8 @@ final class CertificateMonitor {
 
     /// Watches the listener's current files; call again whenever its runtime is replaced.
     func watch(_ listener: Listener) {
-        guard let watcher else { return }
+        // Client mode serves no certificate; its client certificate and CA are re-read on SIGHUP.
+        guard let watcher, !listener.runtime.config.client else { return }
         let key = ObjectIdentifier(listener)
         let previous = watches[key]
         // Subscribe before cancelling, so directories watched by both keep their watch (made before the drop).
@@ -52,7 +53,10 @@ final class CertificateMonitor {
         guard !isStopping() else { return }
         let config = listener.runtime.config
         do {
-            let context = try TLSSetup.makeContext(config, stateDir: stateDir, logger: logger)
+            // The listener keeps its ticket keys (file or in-memory ring): a renewal must not end resumption.
+            let context = try TLSSetup.makeContext(config, stateDir: stateDir,
+                                                   ticketKeys: listener.runtime.tls?.ticketKeys ?? TicketKeyRing(),
+                                                   logger: logger)
             listener.runtime.replaceTLS(context)
             logger.info("certificate files changed, reloaded", metadata: ["listener": "\(config.name)"])
             warnAboutExpiry(listener: config.name, context)

@@ -31,6 +31,11 @@ public final class Daemon: @unchecked Sendable {
     private var fileWatcher: FileWatcher?
     /// Certificate renewals (through `fileWatcher`) and expiry warnings; created in `run`.
     private var certificates: CertificateMonitor?
+    /// swift-metrics' backend (swift-prometheus), bootstrapped at the start of `run`.
+    private var exposition: MetricsExposition?
+    /// Per-listener session-ticket keys by name, surviving reloads.
+    private let ticketKeys = TicketKeyStore()
+    private var ticketKeyWatch: FileWatcher.Token?
 
     /// The log file SIGUSR1 reopens (stderr: nothing to reopen).
     private let logSink: LogSink
@@ -42,6 +47,13 @@ public final class Daemon: @unchecked Sendable {
 
     /// Builds everything, binds, drops privileges, reports ready, and never returns.
     public func run(_ config: RunConfig, reloadArguments: [String]) throws -> Never {
+        // The setup's temporaries must be released before dispatchMain(): it ends the main thread
+        // (pthread_exit), and whatever only that frame held would never be freed (LeakSanitizer reports it).
+        try start(config, reloadArguments: reloadArguments)
+        dispatchMain()
+    }
+
+    private func start(_ config: RunConfig, reloadArguments: [String]) throws {
         signal(SIGPIPE, SIG_IGN)
         let descriptors = FileLimit.raiseToHardLimit()
         // Two per admitted client, the polite refusals in flight, and room for listeners, loops and logs.
@@ -52,6 +64,7 @@ public final class Daemon: @unchecked Sendable {
         }
         self.reloadArguments = reloadArguments
         daemonSettings = config.daemon
+        exposition = MetricsExposition.bootstrapped()
         let loopCount = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 64))
         for index in 0..<loopCount {
             let loop = try EventLoop(index: index, logger: logger)
@@ -67,8 +80,14 @@ public final class Daemon: @unchecked Sendable {
             let runtime = try makeRuntime(listenerConfig, stateDir: config.daemon.stateDir)
             let inherited = inheritedSockets[position]
             let sockets = try inherited.map { [$0] } ?? Listener.bind(listenerConfig)
-            listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops))
+            listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, inherited: inherited != nil))
             logListening(listenerConfig, inherited: inherited != nil)
+        }
+        if let failed = ticketKeys.loadFiles(config.listeners, logger: logger).first { throw failed }
+        for listenerConfig in config.listeners where listenerConfig.ticketKeyFile == nil {
+            logger.info("ticket keys generated in memory", metadata: [
+                "listener": "\(listenerConfig.name)", "lifetime": "\(formatSeconds(.seconds(listenerConfig.ticketLifetime)))",
+            ])
         }
         if let address = config.daemon.metrics {
             metricsServer = try MetricsServer(address: address, control: control) { [self] in metricsText() }
@@ -83,6 +102,7 @@ public final class Daemon: @unchecked Sendable {
             monitor.isStopping = { [unowned self] in stopping }
             for listener in listeners { monitor.watch(listener) }
             certificates = monitor
+            watchTicketKeyFiles()
         }
         try Privileges.drop(user: config.daemon.user, group: config.daemon.group)
         if config.daemon.user != nil || config.daemon.group != nil {
@@ -96,37 +116,49 @@ public final class Daemon: @unchecked Sendable {
             certificates?.startExpiryChecks { [unowned self] in listeners }
         }
         SystemdNotifier.notify("READY=1\nSTATUS=serving \(listeners.count) listener(s)")
-        dispatchMain()
     }
 
     /// Called from a utility queue; the listener list is read on the control queue.
     private func metricsText() -> String {
-        let (current, served) = control.sync {
-            (listeners.map(\.runtime.stats), listeners.map { ($0.runtime.config.name, $0.runtime.tls?.certificates ?? []) })
+        let served = control.sync { () -> [CertificateExpiryGauges.Served] in
+            listeners.map(\.runtime).flatMap { runtime in
+                (runtime.tls?.certificates ?? []).map {
+                    CertificateExpiryGauges.Served(listener: runtime.config.name, path: $0.path, subject: $0.subject,
+                                                   notAfter: $0.notAfter)
+                }
+            }
         }
-        return ListenerStats.render(current) + CertificateMetrics.render(served)
+        return exposition?.text(serving: served) ?? ""
     }
 
     private func logListening(_ config: ListenerConfig, inherited: Bool) {
         logger.info("listening", metadata: [
             "listener": "\(config.name)", "accept": "\(config.accept)",
             "connect": "\(config.connect.map(\.description).joined(separator: ","))", "protocol": "\(config.protocol.rawValue)",
-            "mode": "\(config.starttls ? "starttls" : "implicit-tls")", "socket": "\(inherited ? "inherited" : "bound")",
+            "mode": "\(config.client ? "client-" : "")\(config.usesStartTLS ? "starttls" : "implicit-tls")", "socket": "\(inherited ? "inherited" : "bound")",
         ])
     }
 
     private func makeRuntime(_ config: ListenerConfig, stateDir: String?) throws -> ListenerRuntime {
         var backends: [SocketAddress] = []
+        var backendHosts: [String] = []
         for target in config.connect {
-            backends += try SocketAddress.resolve(host: target.host ?? "127.0.0.1", port: target.port, passive: false)
+            let host = target.host ?? "127.0.0.1"
+            let resolved = try SocketAddress.resolve(host: host, port: target.port, passive: false)
+            backends += resolved
+            backendHosts += resolved.map { _ in host }
         }
-        let context = try TLSSetup.makeContext(config, stateDir: stateDir, logger: logger)
+        // Client mode has no server side of its own: its TLS is towards the backends.
+        let context = config.client ? nil : try TLSSetup.makeContext(config, stateDir: stateDir,
+                                                                     ticketKeys: ticketKeys.ring(for: config), logger: logger)
+        let serverTLS = config.client ? try ServerTLSSetup.makeContext(config) : nil
         let counters = stats[config.name] ?? ListenerStats(name: config.name)
         stats[config.name] = counters
         let admission = admissions[config.name] ?? Admission()
         admissions[config.name] = admission
         return ListenerRuntime(config: config, backends: backends, tls: context, logger: logger, stats: counters,
-                               admission: admission)
+                               admission: admission, serverTLS: serverTLS, backendHosts: backendHosts,
+                               relayRules: try config.loadRelayRules())
     }
 
     private func installSignals() {
@@ -168,6 +200,7 @@ public final class Daemon: @unchecked Sendable {
         } catch {
             let text = (error as? ConfigErrors).map { $0.errors.map(\.description).joined(separator: "; ") } ?? "\(error)"
             logger.error("reload failed, keeping the running configuration", metadata: ["error": "\(text)"])
+            reloadTicketKeys()
             return
         }
         for (listener, runtime) in plan.kept { listener.runtime = runtime }
@@ -181,6 +214,28 @@ public final class Daemon: @unchecked Sendable {
         logger.info("reloaded", metadata: [
             "listeners": "\(listeners.count)", "added": "\(plan.added.count)", "removed": "\(plan.removed.count)",
         ])
+        reloadTicketKeys()
+        watchTicketKeyFiles()
+    }
+
+    /// Re-reads every listener's ticket-key file and swaps its keys in (the first line encrypts from now on);
+    /// a file that does not load keeps the keys in use, logged. SIGHUP and a change of a file call this.
+    /// Call on the control queue.
+    func reloadTicketKeys() {
+        ticketKeys.loadFiles(listeners.map(\.runtime.config), logger: logger)
+    }
+
+    /// A rotation script replaces the ticket-key file (by rename, as `Config/scaling/rotate-ticket-keys` does):
+    /// the new keys are read without a signal, on every instance sharing the file.
+    private func watchTicketKeyFiles() {
+        guard let fileWatcher else { return }
+        let previous = ticketKeyWatch
+        let files = listeners.compactMap(\.runtime.config.ticketKeyFile)
+        ticketKeyWatch = files.isEmpty ? nil : fileWatcher.watch(paths: files) { [weak self] in
+            guard let self, !stopping else { return }
+            reloadTicketKeys()
+        }
+        if let previous { fileWatcher.cancel(previous) }
     }
 
     private struct ReloadPlan {
@@ -227,13 +282,19 @@ public final class Daemon: @unchecked Sendable {
         }
         stopping = true
         SystemdNotifier.notify("STOPPING=1")
+        metricsServer?.stopping = true
         for listener in listeners { listener.stop() }
         let grace: Duration = .seconds(listeners.map(\.runtime.config.shutdownGrace).max() ?? 30)
         logger.info("stopping", metadata: ["connections": "\(liveConnections)", "grace": "\(formatSeconds(grace))"])
         waitForSessions(until: .now + grace)
     }
 
-    private var liveConnections: Int { loops.reduce(0) { $0 + $1.liveConnections.load(ordering: .relaxed) } }
+    /// Connections on the loops, and loops still draining a stopped listener's backlog (read first: see
+    /// `pendingHandoffs`).
+    private var liveConnections: Int {
+        let handedOver = listeners.reduce(0) { $0 + $1.pendingHandoffs.load(ordering: .sequentiallyConsistent) }
+        return handedOver + loops.reduce(0) { $0 + $1.liveConnections.load(ordering: .relaxed) }
+    }
 
     private func waitForSessions(until deadline: ContinuousClock.Instant) {
         if liveConnections == 0 { return exitNow() }

@@ -14,22 +14,28 @@ final class Listener: Sendable {
         get { current.withLock { $0 } }
         set { current.withLock { $0 = newValue } }
     }
-    private let current: Mutex<ListenerRuntime>
+    private let current: LockedState<ListenerRuntime>
     private let sockets: [Int32]
     private let loops: [EventLoop]
     private let stopped = Atomic<Bool>(false)
+    /// Loops that have still to take the last clients from a stopped listener's backlog and let go of its sockets:
+    /// a stop waits for them as for live connections (those clients are about to be).
+    let pendingHandoffs = Atomic<Int>(0)
+    /// Sockets handed over by systemd are shared with it (it keeps listening across restarts): never shut down.
+    private let inherited: Bool
     /// Per socket: accept is failing for lack of descriptors (one log line per episode, not per retry or loop).
-    private let starved: Mutex<[Bool]>
-    private let drops = Mutex(DropLog())
+    private let starved: LockedState<[Bool]>
+    private let drops = LockedState(DropLog())
     /// Clients one wake-up of one loop accepts at most; the rest stay in the backlog for the next wake-up, of this
     /// loop or of another that is idle.
     static var acceptBudget: Int { 16 }
 
-    init(runtime: ListenerRuntime, sockets: [Int32], loops: [EventLoop]) {
-        self.current = Mutex(runtime)
+    init(runtime: ListenerRuntime, sockets: [Int32], loops: [EventLoop], inherited: Bool = false) {
+        self.current = LockedState(runtime)
         self.sockets = sockets
         self.loops = loops
-        self.starved = Mutex(sockets.map { _ in false })
+        self.inherited = inherited
+        self.starved = LockedState(sockets.map { _ in false })
     }
 
     /// Binds every address `accept` names (both IPv4 and IPv6 for "all interfaces").
@@ -39,7 +45,7 @@ final class Listener: Sendable {
         var firstError: NetError?
         for address in addresses {
             do {
-                sockets.append(try Sockets.listen(on: address))
+                sockets.append(try Sockets.listen(on: address, reusePort: config.reusePort))
             } catch {
                 // A machine without IPv6 still serves IPv4 for "all interfaces"; an explicit address must bind.
                 if firstError == nil { firstError = error }
@@ -60,14 +66,29 @@ final class Listener: Sendable {
         }
     }
 
-    /// Stops accepting: every loop forgets the sockets, and the last one to do so closes them.
+    /// Stops accepting: every loop forgets the sockets and takes the clients whose connection the kernel already
+    /// completed (closing would reset them); the last one drains once more, and with `reuse-port` shuts each socket
+    /// down, which takes it out of the port at once (the kernel sends every new connection to the other
+    /// processes), then closes them.
     func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        pendingHandoffs.store(loops.count, ordering: .sequentiallyConsistent)
         let loopsLeft = Countdown(loops.count)
         for loop in loops {
             loop.execute { [self, unowned loop] in
-                for socket in sockets { loop.unwatchListening(socket) }
-                if loopsLeft.done() { sockets.forEach { close($0) } }
+                for index in sockets.indices {
+                    loop.unwatchListening(sockets[index])
+                    acceptPending(index, on: loop, draining: true)
+                }
+                if loopsLeft.done() {
+                    for index in sockets.indices {
+                        acceptPending(index, on: loop, draining: true)
+                        if runtime.config.reusePort && !inherited { shutdown(sockets[index], Int32(SHUT_RDWR)) }
+                        close(sockets[index])
+                    }
+                }
+                // After the clients taken here were counted on this loop, so a reader that sees this sees them.
+                pendingHandoffs.subtract(1, ordering: .sequentiallyConsistent)
             }
         }
     }
@@ -84,14 +105,18 @@ final class Listener: Sendable {
         }
     }
 
-    /// On `loop`'s thread: accepts up to `acceptBudget` clients and starts each on this loop.
-    private func acceptPending(_ index: Int, on loop: EventLoop) {
-        var budget = Self.acceptBudget
+    /// On `loop`'s thread: accepts up to `acceptBudget` clients (all of them when `draining` a stopped listener)
+    /// and starts each on this loop.
+    private func acceptPending(_ index: Int, on loop: EventLoop, draining: Bool = false) {
+        var budget = draining ? Int.max : Self.acceptBudget
         while budget > 0 {
             guard let (fd, address) = Sockets.accept(sockets[index]) else {
                 switch errno {
                 case EINTR, ECONNABORTED, EPROTO: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM: return pause(index, on: loop)
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Stopping: the socket is about to close; nothing to pause for.
+                    if draining { return }
+                    return pause(index, on: loop)
                 default: return
                 }
             }

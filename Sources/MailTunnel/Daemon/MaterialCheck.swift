@@ -1,4 +1,5 @@
 import Logging
+import MailTunnelTLS
 
 /// `--check` loads what the configuration names, as `nginx -t` and `haproxy -c` do: each listener's certificate,
 /// key (and that they match), CA and CRL go through the same code the daemon starts with (the SASL config
@@ -11,11 +12,16 @@ public enum MaterialCheck {
         let quiet = Logger(label: "mailtunnel.check") { _ in SwiftLogNoOpLogHandler() }
         var problems: [String] = []
         for listener in run.listeners {
-            // Without `cert` the daemon generates a self-signed certificate at start; --check writes nothing.
-            if listener.cert != nil {
-                do { _ = try TLSSetup.makeContext(listener, stateDir: run.daemon.stateDir, logger: quiet) } catch {
-                    problems.append("listener [\(listener.name)]: \(error)")
+            do {
+                if listener.client {
+                    _ = try ServerTLSSetup.makeContext(listener)   // the trust store and the client certificate
+                } else if listener.cert != nil {
+                    // Without `cert` the daemon generates a self-signed certificate at start; --check writes nothing.
+                    _ = try TLSSetup.makeContext(listener, stateDir: run.daemon.stateDir, ticketKeys: TicketKeyRing(),
+                                                  logger: quiet)
                 }
+            } catch {
+                problems.append("listener [\(listener.name)]: \(error)")
             }
         }
         return problems

@@ -17,6 +17,12 @@ enum Privileges {
             guard let entry = getgrnam(group) else { throw NetError(operation: "group \(group)", message: "no such group") }
             gid = entry.pointee.gr_gid
         }
+        // Already that user and group (the systemd unit starts as User=mailtunnel; a migrated stunnel.conf may
+        // still say setuid = mailtunnel): nothing to drop, and a process without root could not call setgroups.
+        if geteuid() != 0, uid.map({ $0 == getuid() && $0 == geteuid() }) ?? true,
+           gid.map({ $0 == getgid() && $0 == getegid() }) ?? true {
+            return
+        }
         if let gid {
             // Supplementary groups first, or root's would survive the switch: the user's own groups when only
             // `user` is given, exactly the named group otherwise.

@@ -32,10 +32,12 @@ enum TLSSetup {
         settings.identities = pairs.map {
             TLSIdentity(certificateChainFile: $0.cert, privateKeyFile: $0.key, ocspFile: $0.ocspFile)
         }
+        settings.ticketLifetimeSeconds = max(1, Int(config.ticketLifetime.rounded(.up)))
         return settings
     }
 
-    static func makeContext(_ config: ListenerConfig, stateDir: String?, logger: Logger) throws(TLSError) -> TLSContext {
+    static func makeContext(_ config: ListenerConfig, stateDir: String?, ticketKeys: TicketKeyRing,
+                            logger: Logger) throws(TLSError) -> TLSContext {
         var settings = try settings(config, stateDir: stateDir)
         // Operators' certificate paths may be symbolic links (e.g. certbot's live/); the generated ones may not.
         let follow = config.cert != nil
@@ -55,7 +57,7 @@ enum TLSSetup {
                 try read(path)
             }
         }
-        let context = try TLSContext(settings: settings)
+        let context = try TLSContext(settings: settings, ticketKeys: ticketKeys)
         context.onStapleExpiry { note in
             logger.warning("ocsp response not stapled", metadata: [
                 "listener": "\(config.name)", "path": "\(note.file)", "cert": "\(note.certificate)", "reason": "\(note.detail)",
@@ -100,10 +102,5 @@ enum TLSSetup {
             + [config.caFile, config.caPath, config.crlFile].compactMap { $0 }
     }
 
-    static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return name.isEmpty ? "localhost" : name
-    }
+    static func hostName() -> String { HostName.current }
 }

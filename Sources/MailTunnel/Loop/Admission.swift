@@ -1,6 +1,5 @@
 import Logging
 import MailTunnelProtocols
-import Synchronization
 
 /// Who may come in, for one listener name: connection counts per client and in all, the polite refusals in
 /// flight, and failed authentications per client. The daemon keeps one per listener name across reloads, so a
@@ -55,7 +54,7 @@ final class Admission: Sendable {
         var sweepAt = 1024
     }
 
-    private let state = Mutex(State())
+    private let state = LockedState(State())
     private let clock: @Sendable () -> ContinuousClock.Instant
 
     /// `clock`: tests pass one they move by hand.

@@ -18,7 +18,7 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
     private let epoll: Epoll
     private let wake: WakeEvent
     private let logger: Logger
-    private let inbox = Mutex<[@Sendable () -> Void]>([])
+    private let inbox = LockedState<[@Sendable () -> Void]>([])
     let liveConnections = Atomic<Int>(0)
 
     private var handlers: [Client?] = []

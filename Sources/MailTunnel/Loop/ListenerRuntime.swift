@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import MailTunnelProtocols
 import MailTunnelTLS
@@ -17,24 +18,42 @@ final class ListenerRuntime: Sendable {
     /// Which of the profile's stages run (STARTTLS, the auth gate, the XCLIENT hand-over).
     let sessionSettings: SessionSettings
     let timeouts: ConnectionTimeouts
-    private let tlsContext: Mutex<TLSContext?>
+    private let tlsContext: LockedState<TLSContext?>
+    /// Client mode: TLS towards the servers (it keeps their sessions for resumption); nil in server mode.
+    let serverTLS: TLSClientContext?
+    /// The configured host each of `backends` came from (client mode checks the server's certificate for it).
+    let backendHosts: [String]
+    /// What client mode's SMTP EHLO says.
+    let localHostName = HostName.current
 
+    /// `relayRules`: the SMTP gate's `local-domains` and `sender-login-map`, read when this runtime is built.
     init(config: ListenerConfig, backends: [SocketAddress], tls: TLSContext?, logger: Logger, stats: ListenerStats,
-         admission: Admission) {
+         admission: Admission, serverTLS: TLSClientContext? = nil, backendHosts: [String] = [],
+         relayRules: SMTPRelayRules = .none) {
+        self.serverTLS = serverTLS
+        self.backendHosts = backendHosts
         self.stats = stats
         self.config = config
         self.backends = backends
         self.logger = logger
         self.admission = admission
         self.profile = config.protocol.profile
-        self.sessionSettings = config.sessionSettings
+        var settings = config.sessionSettings
+        settings.relayRules = relayRules
+        self.sessionSettings = settings
         self.timeouts = ConnectionTimeouts(config)
-        self.tlsContext = Mutex(tls)
+        self.tlsContext = LockedState(tls)
     }
 
     var tls: TLSContext? { tlsContext.withLock { $0 } }
 
     func replaceTLS(_ context: TLSContext) { tlsContext.withLock { $0 = context } }
+
+    /// The client at `host` (the PROXY source where one was accepted) is in `trusted-networks`.
+    func isTrusted(host: String) -> Bool {
+        guard !config.trustedNetworks.isEmpty, let address = IPAddress(host) else { return false }
+        return config.trustedNetworks.contains { $0.contains(address) }
+    }
 
     /// The unit limits count for a client address: IPv4 address or IPv6 /64.
     static func clientKey(_ host: String) -> String { IPAddress(host)?.clientKey.description ?? host }
@@ -42,14 +61,14 @@ final class ListenerRuntime: Sendable {
     /// Counts a socket in the moment it is accepted. `admit` and `refuse` are paired with one `leave`;
     /// a dropped socket is not counted and must be closed at once.
     func enter(host: String) -> Admission.Decision {
-        stats.accepted.add(1, ordering: .relaxed)
+        stats.accepted.increment()
         let decision = admission.enter(Self.clientKey(host),
                                        limits: .init(maxConnections: config.maxConnections,
                                                      maxPerAddress: config.maxConnectionsPerIP))
         if case .drop = decision {
-            stats.refused.add(1, ordering: .relaxed)
+            stats.refused.increment()
         } else {
-            stats.active.add(1, ordering: .relaxed)
+            stats.active.increment()
         }
         return decision
     }

@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Synchronization
 
 /// Dedicated threads for work that may block for seconds: libsasl2 exchanges (saslauthd, PAM, LDAP behind it).
 ///
@@ -21,13 +20,13 @@ final class SASLWorkerPool: Sendable {
                                        totalLimit: 4096)
 
     let threadCount: Int
-    private let queue: Mutex<FairJobQueue<@Sendable () -> Void>>
+    private let queue: LockedState<FairJobQueue<@Sendable () -> Void>>
     /// One signal per key made ready; a worker waits for one, then takes that key's next job.
     private let wake = DispatchSemaphore(value: 0)
 
     init(threads: Int, perClientLimit: Int, totalLimit: Int) {
         threadCount = threads
-        queue = Mutex(FairJobQueue(perKeyLimit: perClientLimit, totalLimit: totalLimit))
+        queue = LockedState(FairJobQueue(perKeyLimit: perClientLimit, totalLimit: totalLimit))
         for index in 0..<threads {
             let thread = Thread { [self] in work() }
             thread.name = "mailtunnel-sasl-\(index)"

@@ -5,11 +5,18 @@ internal import CMailTunnelLinux
 
 /// Thin wrappers over the socket calls the daemon makes, all non-blocking and close-on-exec.
 enum Sockets {
-    static func listen(on address: SocketAddress, backlog: Int32 = 1024) throws(NetError) -> Int32 {
+    /// `reusePort`: SO_REUSEPORT, so other processes (a new binary taking over, one per NUMA node) may bind the
+    /// same address; the kernel spreads new connections over all of them.
+    static func listen(on address: SocketAddress, reusePort: Bool = false, backlog: Int32 = 1024) throws(NetError) -> Int32 {
         let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .errno("socket") }
         var on: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        if reusePort, setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            let error = NetError.errno("SO_REUSEPORT \(address)")
+            close(fd)
+            throw error
+        }
         if address.family == AF_INET6 {
             // `[::]:993` should not silently also take IPv4; operators list both if they want both.
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &on, socklen_t(MemoryLayout<Int32>.size))

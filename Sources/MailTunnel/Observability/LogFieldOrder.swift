@@ -7,12 +7,13 @@ import Logging
 enum LogFieldOrder {
     static let keys: [String] = [
         "loop", "listener", "accept", "connect", "protocol", "mode", "socket",
-        "client", "tls", "cipher", "peer", "serial", "identity", "user", "backend",
+        "client", "trusted", "tls", "cipher", "peer", "serial", "identity", "user", "backend", "server_tls", "resumed",
         "path", "cert", "subject", "names", "key_type", "not_after", "days_left", "fingerprint", "status", "next_update",
         "address",
         "in", "out", "failures", "duration", "reason", "backend_error", "via", "auth_failures", "unlogged_since_last",
         "error", "retry_in_ms",
         "limit", "needed", "uid", "gid", "listeners", "added", "removed", "connections", "grace", "signal",
+        "keys", "lifetime",
     ]
 
     private static let rank: [String: Int] = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })

@@ -10,6 +10,9 @@ final class MetricsServer: @unchecked Sendable {
     private let socket: Int32
     private let source: any DispatchSourceRead
     private let render: @Sendable () -> String
+    /// Set on `control` when the daemon begins to stop: /healthz then answers 503, so a balancer's check takes
+    /// this instance out while it drains.
+    var stopping = false
 
     init(address: HostPort, control: DispatchQueue, render: @escaping @Sendable () -> String) throws(NetError) {
         let resolved = try SocketAddress.resolve(host: address.host ?? "127.0.0.1", port: address.port, passive: true)
@@ -22,13 +25,14 @@ final class MetricsServer: @unchecked Sendable {
     func start() {
         source.setEventHandler { [self] in
             while let (fd, _) = Sockets.accept(socket) {
-                DispatchQueue.global(qos: .utility).async { [render] in Self.serve(fd, render) }
+                let healthy = !stopping
+                DispatchQueue.global(qos: .utility).async { [render] in Self.serve(fd, healthy: healthy, render) }
             }
         }
         source.resume()
     }
 
-    private static func serve(_ fd: Int32, _ render: () -> String) {
+    private static func serve(_ fd: Int32, healthy: Bool, _ render: () -> String) {
         defer { close(fd) }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
@@ -46,7 +50,7 @@ final class MetricsServer: @unchecked Sendable {
         if line.count >= 2, line[0] == "GET" {
             switch line[1] {
             case "/metrics": (status, body) = ("200 OK", render())
-            case "/healthz": (status, body) = ("200 OK", "ok\n")
+            case "/healthz": (status, body) = healthy ? ("200 OK", "ok\n") : ("503 Service Unavailable", "stopping\n")
             default: (status, body) = ("404 Not Found", "not found\n")
             }
         } else {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MailTunnelTLS
 
 /// The backend socket of a connection, and which of the configured backends it is (failover walks the list).
 struct BackendSide {
@@ -12,8 +13,29 @@ struct BackendSide {
     var failures: [String] = []
     var readable = true
     var writable = true
+    /// Client mode: the TLS session towards the server once its handshake is done; bytes then go through it.
+    private(set) var session: TLSSession?
+    /// Client mode: the session from the start of its handshake (to release it at the end, however it went).
+    var tlsStarted: TLSSession?
+    /// Client mode: whether that handshake resumed a kept session (for the log line).
+    private(set) var resumed = false
+    // TLS may need the opposite direction to make progress (as on the client side).
+    private var readWantsWrite = false
+    private var writeWantsRead = false
 
     var isOpen: Bool { fd >= 0 }
+    var canRead: Bool { readWantsWrite ? writable : readable }
+    var canWrite: Bool { writeWantsRead ? readable : writable }
+
+    mutating func handshakeCompleted(_ session: TLSSession) {
+        self.session = session
+        resumed = session.sessionReused
+        // Read-ahead may have pulled the server's first data in with its Finished; no new edge will tell.
+        if session.hasBufferedInput { readable = true }
+    }
+
+    /// Sends close_notify once, if TLS is up.
+    func sendCloseNotify() { session?.sendCloseNotify() }
 
     mutating func adopt(_ fd: Int32, _ address: SocketAddress) {
         self.fd = fd
@@ -34,10 +56,14 @@ struct BackendSide {
     mutating func skip() { index += 1 }
 
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOOutcome {
-        SocketIO.read(fd, into: buffer, readable: &readable, side: .backend)
+        guard let session else { return SocketIO.read(fd, into: buffer, readable: &readable, side: .backend) }
+        return SocketIO.read(session, into: buffer, readable: &readable, writable: &writable,
+                             readWantsWrite: &readWantsWrite, side: .backend)
     }
 
     mutating func write(_ buffer: UnsafeRawBufferPointer) -> IOOutcome {
-        SocketIO.write(fd, buffer, writable: &writable, side: .backend)
+        guard let session else { return SocketIO.write(fd, buffer, writable: &writable, side: .backend) }
+        return SocketIO.write(session, buffer, readable: &readable, writable: &writable,
+                              writeWantsRead: &writeWantsRead, side: .backend)
     }
 }

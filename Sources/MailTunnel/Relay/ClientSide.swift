@@ -80,32 +80,18 @@ struct ClientSide {
 
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOOutcome {
         guard let session else { return SocketIO.read(fd, into: buffer, readable: &readable, side: .client) }
-        let result = session.read(into: buffer)
-        readWantsWrite = false
-        switch result {
-        case .bytes(let n): return .bytes(n)
-        case .wantRead: readable = false; return .wouldBlock
-        case .wantWrite: readWantsWrite = true; writable = false; return .wouldBlock
-        case .closed, .eof: return .eof
-        case .failed(let error):
-            tls = .failed
-            return .failed(.clientTLSError(error.reasons))
-        }
+        let outcome = SocketIO.read(session, into: buffer, readable: &readable, writable: &writable,
+                                    readWantsWrite: &readWantsWrite, side: .client)
+        if outcome.isTLSFailure { tls = .failed }
+        return outcome
     }
 
     mutating func write(_ buffer: UnsafeRawBufferPointer) -> IOOutcome {
         guard let session else { return SocketIO.write(fd, buffer, writable: &writable, side: .client) }
-        let result = session.write(buffer)
-        writeWantsRead = false
-        switch result {
-        case .bytes(let n): return .bytes(n)
-        case .wantWrite: writable = false; return .wouldBlock
-        case .wantRead: writeWantsRead = true; readable = false; return .wouldBlock
-        case .closed, .eof: return .failed(.closedBy(.client))
-        case .failed(let error):
-            tls = .failed
-            return .failed(.clientTLSError(error.reasons))
-        }
+        let outcome = SocketIO.write(session, buffer, readable: &readable, writable: &writable,
+                                     writeWantsRead: &writeWantsRead, side: .client)
+        if outcome.isTLSFailure { tls = .failed }
+        return outcome
     }
 
     /// Sends close_notify if the session is intact (once; TLSSession remembers).

@@ -63,6 +63,7 @@ extension Connection {
 
     private func backendConnected() {
         lastActivity = loop.now
+        if config.client { return beginSecuringServer() }
         if let header = proxyHeaderForBackend() { toBackend.append(header) }
         // The profile decides what runs before the relay (STARTTLS, the SMTP gate, the XCLIENT hand-over).
         if startStage(after: nil, inheritedFilter: nil) { advance() }

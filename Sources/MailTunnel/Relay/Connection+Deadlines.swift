@@ -13,7 +13,7 @@ extension Connection {
     var deadline: ContinuousClock.Instant? {
         let timeouts = listener.timeouts
         switch state {
-        case .proxyHeader, .handshaking: return preRelayDeadline
+        case .proxyHeader, .handshaking, .securingServer: return preRelayDeadline
         case .connecting(let since): return min(since + timeouts.connect, preRelayDeadline)
         case .dialogue: return min(preRelayDeadline, lastActivity + timeouts.idle)
         case .relaying: return lastActivity + timeouts.idle
@@ -30,6 +30,8 @@ extension Connection {
             finish(.proxyHeaderTimeout)
         case .handshaking:
             finish(.handshakeTimeout)
+        case .securingServer:
+            refuse(.serverTLSFailed("timeout"))
         case .connecting:
             // The client gets the protocol's refusal (in plaintext or inside TLS, as the dialogue stands).
             if now >= preRelayDeadline { refuse(.handshakeTimeout) } else { backendFailed("connect timeout") }

@@ -102,7 +102,7 @@ extension Connection {
         case .closing(let reason, _):
             _ = flushBackend()
             continueClosing(reason)
-        case .proxyHeader, .handshaking, .connecting, .dialogue, .closed: break
+        case .proxyHeader, .handshaking, .connecting, .securingServer, .dialogue, .closed: break
         }
     }
 

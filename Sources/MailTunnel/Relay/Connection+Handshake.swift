@@ -10,6 +10,7 @@ extension Connection {
         } catch {
             return finish(.tlsSessionUnavailable("\(error)"))
         }
+        handshakeBegan = loop.now
         enter(.handshaking(resuming: dialogue))
         continueHandshake()
     }
@@ -21,6 +22,7 @@ extension Connection {
             // Read-ahead may have pulled the client's first data in with its Finished; no new edge will tell.
             if session.hasBufferedInput { client.readable = true }
             client.handshakeCompleted(session)
+            if let handshakeBegan { listener.stats.handshakeCompleted(after: loop.now - handshakeBegan) }
             handshakeCompleted(resuming: resuming)
         case .wantRead:
             client.readable = false

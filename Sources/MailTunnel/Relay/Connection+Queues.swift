@@ -23,7 +23,7 @@ extension Connection {
     /// Writes queued backend bytes; returns false if the connection ended.
     @discardableResult
     func flushBackend() -> Bool {
-        while !toBackend.isEmpty && backend.writable {
+        while !toBackend.isEmpty && backend.canWrite {
             var outcome = IOOutcome.wouldBlock
             _ = toBackend.drain { bytes in
                 outcome = backend.write(bytes)

@@ -10,6 +10,7 @@ extension Connection {
     private static let budget = 32
 
     func pumpRelay() {
+        defer { reportRelayedBytesIfDue() }
         var rounds = 0
         while state.isRelaying {
             let movedUp = relayClientToBackend()
@@ -72,7 +73,7 @@ extension Connection {
             guard flushClient() else { return false }
             if !toClient.isEmpty { return before != toClient.count }
         }
-        guard relayProgress?.downstream == .open, backend.readable else { return false }
+        guard relayProgress?.downstream == .open, backend.canRead else { return false }
         let scratch = loop.scratch
         switch backend.read(into: scratch) {
         case .bytes(let n):
@@ -83,12 +84,23 @@ extension Connection {
         case .wouldBlock:
             return false
         case .eof:
+            if refuseIfNothingRelayed(.closedBy(.backend)) { return false }
             sourceEnded(.backend)
             return true
         case .failed(let why):
+            if refuseIfNothingRelayed(why) { return false }
             finish(why)
             return false
         }
+    }
+
+    /// A backend that ends before the client got a single byte (not even a greeting): the client gets the
+    /// protocol's "service unavailable" (IMAP `* BYE`, POP3 `-ERR`, SMTP `421`), not a close it cannot tell from a
+    /// network fault. Once anything was relayed, a clean close is all the protocol allows.
+    private func refuseIfNothingRelayed(_ reason: EndReason) -> Bool {
+        guard bytesOut == 0, toClient.isEmpty, let reply = profile.unavailableReply else { return false }
+        refuse(reason, reply: reply)
+        return true
     }
 
     /// Writes freshly read bytes to `sink`; what it does not take is queued (at most one read's worth).
@@ -96,7 +108,7 @@ extension Connection {
         var written = 0
         var outcome = IOOutcome.wouldBlock
         switch sink {
-        case .backend: if backend.writable { outcome = backend.write(bytes) }
+        case .backend: if backend.canWrite { outcome = backend.write(bytes) }
         case .client: if client.canWrite { outcome = client.write(bytes) }
         }
         switch outcome {
@@ -123,7 +135,10 @@ extension Connection {
         if progress.upstream == .ended && toBackend.isEmpty && !(relayFilter?.isHoldingClientInput ?? false) {
             progress.upstream = .shut
             // With the client side shut as well, finish() below closes the socket, which sends the FIN itself.
-            if progress.downstream != .shut { shutdown(backend.fd, Int32(SHUT_WR)) }
+            if progress.downstream != .shut {
+                backend.sendCloseNotify()
+                shutdown(backend.fd, Int32(SHUT_WR))
+            }
         }
         if progress.downstream == .ended && toClient.isEmpty {
             progress.downstream = .shut

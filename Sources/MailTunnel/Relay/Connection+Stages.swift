@@ -36,14 +36,21 @@ extension Connection {
         guard case .dialogue(let finished) = state, case .running(var machine) = finished.machine else { return false }
         state = .dialogue(DialogueState(stage: finished.stage, machine: .lent))
         collect(machine)
+        let skipsLaterStages = machine.skipsLaterStages  // asked first: taking the filter forgets it
         let filter = machine.takeRelayFilter()
+        guard !skipsLaterStages else {
+            // A client that stayed in plaintext (starttls = optional): relay at once under the dialogue's guard.
+            relayFilter = filter
+            enter(.relaying(RelayProgress()))
+            return true
+        }
         return startStage(after: finished.stage, inheritedFilter: filter)
     }
 
     /// What a stage may need to know about the client.
     private var sessionFacts: SessionFacts {
         SessionFacts(client: client.endpoint, certificateIdentity: client.facts.peer?.loginName,
-                     attemptPolicy: listener.authPolicy(host: client.host),
+                     attemptPolicy: listener.authPolicy(host: client.host), trusted: listener.isTrusted(host: client.host),
                      makeAuthenticator: { [self] in try makeSASLServer() })
     }
 
@@ -64,6 +71,11 @@ extension ListenerConfig {
         case .sasl: authentication = .sasl
         case .certificate: authentication = .certificate
         }
-        return SessionSettings(starttls: starttls, authentication: authentication, xclient: xclient)
+        // Client mode's STARTTLS is towards the server (securingServer), never a stage offered to the client.
+        return SessionSettings(starttls: usesStartTLS && !client, authentication: authentication, xclient: xclient,
+                               starttlsOptional: starttls == .optional)
     }
+
+    /// The client speaks plaintext first: STARTTLS mode, or client mode (where it never speaks TLS).
+    var plaintextClient: Bool { usesStartTLS || client }
 }

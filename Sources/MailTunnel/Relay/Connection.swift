@@ -27,6 +27,12 @@ final class Connection: DeadlineHolder {
     var authFailures = 0
     var bytesIn = 0
     var bytesOut = 0
+    /// How much of `bytesIn`/`bytesOut` the listener's counters have, and when they got it (Connection+ByteReport).
+    var reportedIn = 0
+    var reportedOut = 0
+    var reportedAt: ContinuousClock.Instant
+    /// When the client's TLS handshake began, for the handshake duration histogram.
+    var handshakeBegan: ContinuousClock.Instant?
     /// When the client was accepted: `handshake-timeout` runs from here until relaying starts.
     let startedAt: ContinuousClock.Instant
     /// The last byte either way. Moves on with traffic without touching the loop's timer heap (see `deadline`).
@@ -42,8 +48,9 @@ final class Connection: DeadlineHolder {
         let now = loop.now
         startedAt = now
         lastActivity = now
+        reportedAt = now
         state = listener.config.acceptProxyProtocol ? .proxyHeader
-            : listener.config.starttls ? .connecting(since: now) : .handshaking(resuming: nil)
+            : listener.config.plaintextClient ? .connecting(since: now) : .handshaking(resuming: nil)
     }
 
     var config: ListenerConfig { listener.config }
@@ -63,7 +70,7 @@ final class Connection: DeadlineHolder {
 
     /// The client is known (directly, or through the PROXY header): start its TLS or its STARTTLS dialogue.
     func proceedAfterAccept() {
-        if config.starttls {
+        if config.plaintextClient {
             if let admissionRefusal {
                 refuse(admissionRefusal)
             } else {
@@ -91,6 +98,7 @@ final class Connection: DeadlineHolder {
         case .proxyHeader: continueProxyHeader()
         case .handshaking: continueHandshake()
         case .connecting: continueConnect()
+        case .securingServer: continueSecuringServer()
         case .dialogue: pumpDialogue()
         case .relaying: pumpRelay()
         case .closing(let reason, _): continueClosing(reason)
@@ -125,8 +133,8 @@ final class Connection: DeadlineHolder {
         case .closed: return
         case .closing: return finish(.shutdown)
         case .handshaking: break
-        case .proxyHeader, .connecting, .dialogue, .relaying:
-            if let reply = profile.shutdownReply, client.session != nil || config.starttls {
+        case .proxyHeader, .connecting, .securingServer, .dialogue, .relaying:
+            if let reply = profile.shutdownReply, client.session != nil || config.plaintextClient {
                 toClient.append(reply)
                 flushClient()
             }
@@ -137,6 +145,8 @@ final class Connection: DeadlineHolder {
     func finish(_ reason: EndReason) {
         if state.isClosed { return }
         client.sendCloseNotify() // only an established, unbroken session has one to send
+        forgetServerSession()
+        backend.sendCloseNotify()
         let endedIn = state
         state = .closed
         loop.unregister(fd: client.fd)
@@ -150,8 +160,8 @@ final class Connection: DeadlineHolder {
         listener.leave(host: client.address.host, refused: admissionRefusal != nil)
         // (While a worker holds the dialogue, its user and failures are not known here.)
         if let machine = endedIn.dialogueMachine { collect(machine) }
-        listener.stats.connectionEnded(bytesIn: bytesIn, bytesOut: bytesOut, outcome: reason.outcome,
-                                       authFailures: authFailures)
+        reportRelayedBytes()
+        listener.stats.connectionEnded(outcome: reason.outcome, authFailures: authFailures)
         logEnd(reason)
         client.tls = .none
         relayFilter = nil
@@ -184,6 +194,11 @@ final class Connection: DeadlineHolder {
         ]
         if client.origin != nil { fields["via"] = "\(client.address.description)" }
         if !backend.failures.isEmpty { fields["backend_error"] = "\(backend.failures.joined(separator: "; "))" }
+        if let session = backend.session {
+            fields["server_tls"] = "\(session.version)"
+            fields["resumed"] = "\(backend.resumed ? "yes" : "no")"
+        }
+        if listener.isTrusted(host: client.host) { fields["trusted"] = "yes" }
         if authFailures > 0 { fields["auth_failures"] = "\(authFailures)" }
         listener.logger.info("connection ended", metadata: fields)
     }
@@ -198,7 +213,7 @@ extension ConnectionState {
             case .running(let machine), .upgrading(let machine): return machine
             case .lent: return nil
             }
-        case .proxyHeader, .handshaking(resuming: .none), .connecting, .relaying, .closing, .closed:
+        case .proxyHeader, .handshaking(resuming: .none), .connecting, .securingServer, .relaying, .closing, .closed:
             return nil
         }
     }

@@ -3,6 +3,7 @@ import MailTunnelProtocols
 /// Where a connection stands; every sub-state lives in its case. The phases follow the listener's mode:
 ///   implicit TLS: handshaking → connecting → [dialogue stages] → relaying
 ///   STARTTLS:     connecting → dialogue(startTLS) → handshaking → dialogue(startTLS) → [stages] → relaying
+///   client mode:  connecting → securingServer (the upgrade dialogue, then the handshake) → relaying
 /// and any phase can end in `closing` (a last reply is flushed) and then `closed`.
 enum ConnectionState {
     /// Peeking at an upstream balancer's PROXY header.
@@ -11,6 +12,8 @@ enum ConnectionState {
     case handshaking(resuming: DialogueState?)
     /// A backend's non-blocking connect is under way.
     case connecting(since: ContinuousClock.Instant)
+    /// Client mode: TLS towards the server is being set up; nothing is read from the local client meanwhile.
+    case securingServer(ServerUpgrade)
     /// mailtunnel speaks the protocol itself (see `ProtocolProfile`'s stages).
     case dialogue(DialogueState)
     /// Bytes flow both ways, through the profile's relay filter if it has one.

@@ -16,6 +16,10 @@ enum EndReason: Equatable, Sendable, CustomStringConvertible {
     /// A socket call failed with this errno.
     case socketError(Side, Int32)
     case clientTLSError([String])
+    /// Client mode: TLS towards the server broke while relaying.
+    case serverTLSError([String])
+    /// Client mode: TLS towards the server could not be set up (no STARTTLS, a certificate that does not verify).
+    case serverTLSFailed(String)
     case handshakeFailed([String])
     case tlsSessionUnavailable(String)
     case noTLSContext
@@ -50,6 +54,8 @@ enum EndReason: Equatable, Sendable, CustomStringConvertible {
         case .reset(let side): return "\(side.rawValue) reset"
         case .socketError(let side, let code): return "\(side.rawValue) error: \(String(cString: strerror(code)))"
         case .clientTLSError(let reasons): return "client TLS error: \(reasons.joined(separator: "; "))"
+        case .serverTLSError(let reasons): return "server TLS error: \(reasons.joined(separator: "; "))"
+        case .serverTLSFailed(let why): return "server TLS failed: \(why)"
         case .handshakeFailed(let reasons):
             return "handshake failed: \(reasons.isEmpty ? "connection closed" : reasons.joined(separator: "; "))"
         case .tlsSessionUnavailable(let error): return "TLS session: \(error)"

@@ -16,6 +16,10 @@ final class ConnectionHarness: Sendable {
     let runtime: ListenerRuntime
     let log = LogRecorder()
     private let backendListener: Int32
+    /// Bound of every wait (socket timeouts, the backend accept, log lines). Generous because the whole unit
+    /// suite runs in parallel, also under AddressSanitizer and ThreadSanitizer on a loaded machine (5 s was
+    /// once too short there); a hang still fails the test.
+    static let waitSeconds = 30
 
     init(_ configure: (inout ListenerConfig) -> Void) throws {
         // As in the daemon: OpenSSL writes with write(2), so a peer that went away must not kill the process.
@@ -30,7 +34,7 @@ final class ConnectionHarness: Sendable {
         let log = self.log
         let logger = Logger(label: "harness") { _ in RecordingLogHandler(recorder: log) }
         let backends = try SocketAddress.resolve(host: "127.0.0.1", port: port, passive: false)
-        runtime = ListenerRuntime(config: config, backends: backends, tls: try TLSSetup.makeContext(config, stateDir: nil, logger: logger),
+        runtime = ListenerRuntime(config: config, backends: backends, tls: try TLSSetup.makeContext(config, stateDir: nil, ticketKeys: TicketKeyRing(), logger: logger),
                                   logger: logger, stats: ListenerStats(name: config.name), admission: Admission())
         loop = try EventLoop(index: 0, logger: logger)
         loop.start(name: "harness-loop")
@@ -53,7 +57,7 @@ final class ConnectionHarness: Sendable {
     /// The backend side of the next connection mailtunnel makes (blocking, with a timeout).
     func acceptBackend() throws -> Int32 {
         var poller = pollfd(fd: backendListener, events: Int16(POLLIN), revents: 0)
-        guard poll(&poller, 1, 5000) == 1 else { throw HarnessError("no backend connection") }
+        guard poll(&poller, 1, Int32(Self.waitSeconds * 1000)) == 1 else { throw HarnessError("no backend connection") }
         let fd = accept(backendListener, nil, nil)
         guard fd >= 0 else { throw HarnessError("accept") }
         Self.setTimeouts(fd)
@@ -85,7 +89,7 @@ final class ConnectionHarness: Sendable {
     }
 
     private static func setTimeouts(_ fd: Int32) {
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeval(tv_sec: Self.waitSeconds, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
@@ -105,9 +109,9 @@ final class LogRecorder: Sendable {
     /// Everything recorded so far.
     var all: [String] { lines.withLock { $0 } }
 
-    /// The first line containing `text` that no earlier call returned, waiting up to five seconds for it.
+    /// The first line containing `text` that no earlier call returned, waiting up to `waitSeconds` for it.
     func waitFor(_ text: String) -> String? {
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(ConnectionHarness.waitSeconds)
         while ContinuousClock.now < deadline {
             let found: String? = lines.withLock { all in
                 guard let index = all.firstIndex(where: { $0.contains(text) }) else { return nil }
