@@ -1,9 +1,12 @@
 #define _GNU_SOURCE
+#include <malloc.h>
 #include "CMailTunnelLinux.h"
 #include <sys/syscall.h>
 #include <unistd.h>
 
 uint32_t mt_linux_epollet(void) { return EPOLLET; }
+
+int mt_linux_malloc_trim(size_t pad) { return malloc_trim(pad); }
 
 int mt_linux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) { return accept4(fd, addr, len, flags); }
 int mt_linux_sock_nonblock(void) { return SOCK_NONBLOCK; }

@@ -10,7 +10,8 @@ internal import COpenSSL
 ///
 /// Outside a handshake step nothing is held: a write first sends what is owed, then the new bytes, and reports a
 /// retry unless the owed bytes are all gone, so OpenSSL never believes bytes were sent that are still here.
-/// Reads go through OpenSSL's own socket BIO.
+/// Reads are plain `read`s with OpenSSL's socket-BIO semantics (retry on EAGAIN, EOF flag on 0), done here
+/// rather than by a second BIO: one BIO per session instead of two saves about 200 bytes per connection.
 enum CoalescingSocketBIO {
     /// BIO_clear_retry_flags (a macro over BIO_FLAGS_RWS, itself an expression Swift does not import).
     static let retryFlags = BIO_FLAGS_READ | BIO_FLAGS_WRITE | BIO_FLAGS_IO_SPECIAL | BIO_FLAGS_SHOULD_RETRY
@@ -26,9 +27,17 @@ enum CoalescingSocketBIO {
             guard length > 0, let data else { return 0 }
             return Int32(session.bioWrite(bio, UnsafeRawBufferPointer(start: data, count: Int(length))))
         }
+        _ = BIO_meth_set_read(method) { bio, data, length in
+            guard let bio, let session = CoalescingSocketBIO.session(bio) else { return -1 }
+            BIO_clear_flags(bio, CoalescingSocketBIO.retryFlags)
+            guard length > 0, let data else { return 0 }
+            return Int32(session.bioRead(bio, UnsafeMutableRawBufferPointer(start: data, count: Int(length))))
+        }
         _ = BIO_meth_set_ctrl(method) { bio, command, _, _ in
             guard let bio, let session = CoalescingSocketBIO.session(bio) else { return 0 }
             switch command {
+            case BIO_CTRL_EOF:
+                return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0
             case BIO_CTRL_FLUSH:
                 BIO_clear_flags(bio, CoalescingSocketBIO.retryFlags)
                 if session.holdingOutput || session.sendOwed() { return 1 }
@@ -60,6 +69,18 @@ enum CoalescingSocketBIO {
 }
 
 extension TLSSession {
+    /// OpenSSL's read, as its socket BIO does it: EAGAIN (and EINTR) ask for a retry, 0 marks the end of input.
+    func bioRead(_ bio: OpaquePointer, _ buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let n = Glibc.read(socket, buffer.baseAddress, buffer.count)
+        if n > 0 { return n }
+        if n == 0 {
+            BIO_set_flags(bio, BIO_FLAGS_IN_EOF)
+        } else if Self.isTransient(errno) || errno == EINTR {
+            BIO_set_flags(bio, BIO_FLAGS_READ | BIO_FLAGS_SHOULD_RETRY)
+        }
+        return n
+    }
+
     /// OpenSSL's write: held while a handshake step runs; otherwise owed bytes go first, in the same `send`.
     /// Returns what OpenSSL may count as written, or -1 with the retry flag set.
     func bioWrite(_ bio: OpaquePointer, _ bytes: UnsafeRawBufferPointer) -> Int {

@@ -46,14 +46,11 @@ public final class TLSSession {
         _ = SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
     }
 
-    /// Binds the SSL to its socket: OpenSSL's socket BIO reads, a `CoalescingSocketBIO` writes.
+    /// Binds the SSL to its socket through one `CoalescingSocketBIO`, which reads and writes (one reference, both
+    /// directions: SSL_set_bio takes a single reference when both are the same BIO).
     func attachSocket() throws(TLSError) {
-        guard let reader = BIO_new_socket(socket, BIO_NOCLOSE) else { throw TLSError.fromErrorQueue("BIO_new_socket") }
-        guard let writer = CoalescingSocketBIO.make(for: self) else {
-            BIO_free(reader)
-            throw TLSError.fromErrorQueue("BIO_new")
-        }
-        SSL_set_bio(ssl, reader, writer)
+        guard let bio = CoalescingSocketBIO.make(for: self) else { throw TLSError.fromErrorQueue("BIO_new") }
+        SSL_set_bio(ssl, bio, bio)
     }
 
     deinit { SSL_free(ssl) }
@@ -112,9 +109,11 @@ public final class TLSSession {
 
     public var version: String { String(cString: SSL_get_version(ssl)) }
 
-    public var cipher: String {
-        guard let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) else { return "-" }
-        return String(cString: name)
+    public var cipher: String { cipherName.map { String(cString: $0) } ?? "-" }
+
+    /// The cipher's name as OpenSSL keeps it: a string in its static cipher table, valid for the whole process.
+    public var cipherName: UnsafePointer<CChar>? {
+        SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }
     }
 
     /// Symmetric key strength, for SASL's external SSF.

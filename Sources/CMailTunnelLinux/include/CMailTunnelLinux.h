@@ -22,6 +22,9 @@ int mt_linux_sock_cloexec(void);
 // send() that reports EPIPE instead of raising SIGPIPE, whatever the process's signal disposition.
 ssize_t mt_linux_send_nosignal(int fd, const void *buf, size_t len);
 
+// glibc's malloc_trim (malloc.h is not part of Swift's Glibc module): free heap pages back to the kernel.
+int mt_linux_malloc_trim(size_t pad);
+
 // inotify, for watching certificate directories (FileWatcher); the IN_* masks are imported from the header.
 int mt_linux_inotify_init(void);
 int mt_linux_inotify_add_watch(int fd, const char *path, uint32_t mask);

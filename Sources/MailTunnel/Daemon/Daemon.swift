@@ -80,8 +80,7 @@ public final class Daemon: @unchecked Sendable {
             let runtime = try makeRuntime(listenerConfig, stateDir: config.daemon.stateDir)
             let inherited = inheritedSockets[position]
             let sockets = try inherited.map { [$0] } ?? Listener.bind(listenerConfig)
-            listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control,
-                                      inherited: inherited != nil))
+            listeners.append(Listener(runtime: runtime, sockets: sockets, loops: loops, inherited: inherited != nil))
             logListening(listenerConfig, inherited: inherited != nil)
         }
         if let failed = ticketKeys.loadFiles(config.listeners, logger: logger).first { throw failed }
@@ -260,7 +259,7 @@ public final class Daemon: @unchecked Sendable {
                 } else {
                     let sockets = try Listener.bind(listenerConfig)
                     bound.append(sockets)
-                    plan.added.append(Listener(runtime: runtime, sockets: sockets, loops: loops, queue: control))
+                    plan.added.append(Listener(runtime: runtime, sockets: sockets, loops: loops))
                 }
             }
         } catch {
@@ -290,7 +289,8 @@ public final class Daemon: @unchecked Sendable {
         waitForSessions(until: .now + grace)
     }
 
-    /// Connections on the loops, and those accepted but not yet handed over (read first: see `pendingHandoffs`).
+    /// Connections on the loops, and loops still draining a stopped listener's backlog (read first: see
+    /// `pendingHandoffs`).
     private var liveConnections: Int {
         let handedOver = listeners.reduce(0) { $0 + $1.pendingHandoffs.load(ordering: .sequentiallyConsistent) }
         return handedOver + loops.reduce(0) { $0 + $1.liveConnections.load(ordering: .relaxed) }

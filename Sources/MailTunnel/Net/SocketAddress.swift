@@ -3,19 +3,27 @@ import Glibc
 #endif
 
 /// An IPv4 or IPv6 socket address held by value, so it can cross threads and be logged.
+/// Kept in a `sockaddr_in6` (28 bytes, which holds a `sockaddr_in` too) rather than a 128-byte
+/// `sockaddr_storage`: every connection holds two of them (client and backend) for its whole life.
 public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
-    var storage: sockaddr_storage
+    var storage: sockaddr_in6
     var length: socklen_t
 
+    /// Only AF_INET and AF_INET6 addresses reach here (accept, getsockname and getaddrinfo on TCP sockets).
     init(storage: sockaddr_storage, length: socklen_t) {
-        self.storage = storage
-        self.length = length
+        var compact = sockaddr_in6()
+        let kept = min(Int(length), MemoryLayout<sockaddr_in6>.size)
+        withUnsafeBytes(of: storage) { source in
+            withUnsafeMutableBytes(of: &compact) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[..<kept])) }
+        }
+        self.storage = compact
+        self.length = socklen_t(kept)
     }
 
     public static func == (a: SocketAddress, b: SocketAddress) -> Bool { a.description == b.description }
     public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
-    public var family: Int32 { Int32(storage.ss_family) }
+    public var family: Int32 { Int32(storage.sin6_family) }
 
     /// Numeric host, without brackets.
     public var host: String {

@@ -17,8 +17,25 @@ enum ClientTLS {
 /// What the TLS handshake told about the client, for logs, the gate and the backend's PROXY header.
 struct TLSFacts {
     var version = "-"
-    var cipher = "-"
-    var peer: CertificateIdentity?
+    /// OpenSSL's own name of the cipher, static for the life of the process: the string is made only when it is
+    /// logged or sent, so an idle connection holds no copy.
+    var cipherName: UnsafePointer<CChar>?
+    /// The client certificate's identity, boxed in an array: held inline it would add about 120 bytes to every
+    /// connection, and most clients send no certificate (an empty array allocates nothing).
+    private var peerBox: [CertificateIdentity] = []
+
+    init(version: String = "-", cipherName: UnsafePointer<CChar>? = nil, peer: CertificateIdentity? = nil) {
+        self.version = version
+        self.cipherName = cipherName
+        self.peer = peer
+    }
+
+    var peer: CertificateIdentity? {
+        get { peerBox.first }
+        set { peerBox = newValue.map { [$0] } ?? [] }
+    }
+
+    var cipher: String { cipherName.map { String(cString: $0) } ?? "-" }
 }
 
 /// The accepted socket and everything known about it: its TLS session, its readiness, who it really is.
@@ -58,7 +75,7 @@ struct ClientSide {
     mutating func handshakeCompleted(_ session: TLSSession) {
         tls = .established(session)
         writeWantsRead = false
-        facts = TLSFacts(version: session.version, cipher: session.cipher, peer: session.peerIdentity)
+        facts = TLSFacts(version: session.version, cipherName: session.cipherName, peer: session.peerIdentity)
     }
 
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> IOOutcome {

@@ -1,0 +1,70 @@
+"""System calls per proxied connection, counted by strace on the real binary (counts, never times).
+
+A client is started on the event loop that accepted it, so no thread hands it over (no futex per connection);
+its two sockets are each registered once and leave the epoll set by being closed; OpenSSL's fork check on every
+random draw costs no getpid system call (Sources/CMailTunnelLinux/pid_cache.c). BENCHMARKS.md has the whole
+table per connection."""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from test_bench_smoke import loadgen, run  # noqa: F401  (loadgen: the fixture that builds Scripts/bench.d/loadgen.c)
+
+CONNECTIONS = 300
+ATTACH_TIMEOUT = 20       # seconds for strace to attach to the daemon
+
+
+def strace_counts(text: str) -> dict[str, int]:
+    """Calls per system call from `strace -c`'s table."""
+    counts = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[3].isdigit() and parts[-1] != "total":
+            counts[parts[-1]] = int(parts[3])
+    return counts
+
+
+def attach_strace(pid: int, out) -> subprocess.Popen:
+    """strace -f -c on every thread of `pid` (it says "Process N attached with T threads"); returns once attached."""
+    tracer = subprocess.Popen([shutil.which("strace"), "-f", "-c", "-o", str(out), "-p", str(pid)],
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + ATTACH_TIMEOUT
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([tracer.stderr], [], [], 1)
+        if ready:
+            line = tracer.stderr.readline()
+            assert line, f"strace exited with status {tracer.wait(5)}"
+            if "attached" in line:
+                return tracer
+    tracer.kill()
+    tracer.wait(5)
+    raise AssertionError(f"strace did not attach to {pid} within {ATTACH_TIMEOUT} s")
+
+
+def test_a_connection_costs_no_futex_no_getpid_and_two_epoll_ctl(loadgen, mailtunnel, echo_port, workdir):
+    if shutil.which("strace") is None:
+        pytest.fail("strace is not installed (Scripts/setup installs it)", pytrace=False)
+    mt = mailtunnel(connect=echo_port)
+    run(loadgen, "probe", mt.accept_port)
+    out = workdir / "strace.txt"
+    tracer = attach_strace(mt.pid, out)
+    try:
+        run(loadgen, "hs", mt.accept_port, "--tls13", "-c", "8", "-n", str(CONNECTIONS))
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(30)
+    counts = strace_counts(out.read_text())
+    per_connection = {name: n / CONNECTIONS for name, n in counts.items()}
+    assert counts.get("accept4", 0) >= CONNECTIONS, f"strace did not see the connections: {counts}"
+    table = ", ".join(f"{name} {n:.2f}" for name, n in sorted(per_connection.items()))
+    assert per_connection.get("futex", 0) < 0.5, f"futex calls per connection: the accept hand-off is back? {table}"
+    assert per_connection.get("getpid", 0) < 0.05, f"getpid calls per connection: {table}"
+    # Two sockets registered once each; closing them takes them out of the epoll set without a third call.
+    assert per_connection.get("epoll_ctl", 0) < 2.5, f"epoll_ctl calls per connection: {table}"
