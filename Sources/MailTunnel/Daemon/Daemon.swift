@@ -276,7 +276,7 @@ public final class Daemon: @unchecked Sendable {
     /// (or presses Ctrl-C) wants the process gone now, not in 60 s.
     private func beginShutdown(signal signalNumber: Int32) {
         if stopping {
-            logger.info("stopping now", metadata: ["connections": "\(liveConnections)",
+            logger.info("stopping now", metadata: ["connections": "\(openConnections)",
                                                    "signal": "\(signalNumber == SIGINT ? "SIGINT" : "SIGTERM")"])
             return closeEverythingNow()
         }
@@ -285,7 +285,7 @@ public final class Daemon: @unchecked Sendable {
         metricsServer?.stopping = true
         for listener in listeners { listener.stop() }
         let grace: Duration = .seconds(listeners.map(\.runtime.config.shutdownGrace).max() ?? 30)
-        logger.info("stopping", metadata: ["connections": "\(liveConnections)", "grace": "\(formatSeconds(grace))"])
+        logger.info("stopping", metadata: ["connections": "\(openConnections)", "grace": "\(formatSeconds(grace))"])
         waitForSessions(until: .now + grace)
     }
 
@@ -293,8 +293,11 @@ public final class Daemon: @unchecked Sendable {
     /// `pendingHandoffs`).
     private var liveConnections: Int {
         let handedOver = listeners.reduce(0) { $0 + $1.pendingHandoffs.load(ordering: .sequentiallyConsistent) }
-        return handedOver + loops.reduce(0) { $0 + $1.liveConnections.load(ordering: .relaxed) }
+        return handedOver + openConnections
     }
+
+    /// The client connections the loops hold: what log lines and systemd's status report.
+    private var openConnections: Int { loops.reduce(0) { $0 + $1.liveConnections.load(ordering: .relaxed) } }
 
     private func waitForSessions(until deadline: ContinuousClock.Instant) {
         if liveConnections == 0 { return exitNow() }
@@ -324,7 +327,7 @@ public final class Daemon: @unchecked Sendable {
         let timer = DispatchSource.makeTimerSource(queue: control)
         timer.schedule(deadline: .now() + interval, repeating: interval)
         timer.setEventHandler { [self] in
-            SystemdNotifier.notify("WATCHDOG=1\nSTATUS=\(liveConnections) connection(s)")
+            SystemdNotifier.notify("WATCHDOG=1\nSTATUS=\(openConnections) connection(s)")
         }
         timer.resume()
         watchdogTimer = timer
