@@ -103,10 +103,24 @@ def dovecot(session_dir):
 
 
 @pytest.fixture(scope="session")
-def smtp_sink(session_dir):
+def smtp_sink_process(session_dir):
     s = SmtpSink(session_dir / "smtp-sink").start()
     yield s
     s.stop()
+
+
+@pytest.fixture
+def smtp_sink(smtp_sink_process):
+    """The session's smtp-sink, started again on its port when it has exited since an earlier test: in a full run
+    it was seen to exit once, between tests, with nothing on stderr (smtp-sink reports fatal errors to syslog
+    only), and every later SMTP test then failed on a dead backend rather than on mailtunnel. The exit status
+    is printed so the cause can be chased."""
+    process = smtp_sink_process.process
+    if process is not None and not process.running():
+        print(f"\n[integration] smtp-sink had exited with status {process.popen.returncode}; starting it again "
+              f"on port {smtp_sink_process.port}", file=sys.stderr)
+        smtp_sink_process.start()
+    return smtp_sink_process
 
 
 class Backends:
