@@ -41,12 +41,19 @@ enum TicketKeyCallback {
         return current && SSL_version(ssl) < TLS1_3_VERSION ? 1 : 2
     }
 
+    /// An OSSL_PARAM keeps pointers to its key and value until it is used, so both C strings must outlive the
+    /// `EVP_MAC_CTX_set_params` call: a string literal passed as `"digest"` is a temporary freed right after
+    /// `OSSL_PARAM_construct_utf8_string` returns (AddressSanitizer's heap-use-after-free in OSSL_PARAM_locate).
     private static func initMAC(_ mac: OpaquePointer, _ key: [UInt8]) -> Bool {
+        var paramName = Array("digest".utf8CString)
         var digest = Array("SHA256".utf8CString)
-        return digest.withUnsafeMutableBufferPointer { digestName in
-            var params = [OSSL_PARAM_construct_utf8_string("digest", digestName.baseAddress, 0), OSSL_PARAM_construct_end()]
-            guard EVP_MAC_CTX_set_params(mac, &params) == 1 else { return false }
-            return key.withUnsafeBufferPointer { EVP_MAC_init(mac, $0.baseAddress, $0.count, nil) } == 1
+        return paramName.withUnsafeMutableBufferPointer { paramName in
+            digest.withUnsafeMutableBufferPointer { digestName in
+                var params = [OSSL_PARAM_construct_utf8_string(paramName.baseAddress, digestName.baseAddress, 0),
+                              OSSL_PARAM_construct_end()]
+                guard EVP_MAC_CTX_set_params(mac, &params) == 1 else { return false }
+                return key.withUnsafeBufferPointer { EVP_MAC_init(mac, $0.baseAddress, $0.count, nil) } == 1
+            }
         }
     }
 }
