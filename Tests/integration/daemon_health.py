@@ -20,6 +20,10 @@ from procs import fd_count, rss_kib, wait_until
 
 FD_SETTLE_S = 15.0
 RSS_SLACK_KIB = 24 * 1024
+# Under Scripts/test-sanitizers the RSS bound says nothing about the relay: AddressSanitizer's quarantine, shadow
+# memory and allocator caches grow with the load itself (74 MiB after 20,000 dropped connections). LeakSanitizer,
+# which fails that pass on any leak at exit, is the memory check there; descriptors and service are still checked.
+SANITIZER = os.environ.get("MAILTUNNEL_SANITIZER")
 SERVE_PAYLOAD = 256 * 1024
 
 
@@ -77,5 +81,5 @@ class Baseline:
         rss = rss_kib(mt.pid)
         if figures is not None:
             figures(fds_baseline=self.fds, fds_after=fd_count(mt.pid), rss_baseline_kib=self.rss, rss_after_kib=rss)
-        assert rss <= self.rss + RSS_SLACK_KIB, (
+        assert SANITIZER or rss <= self.rss + RSS_SLACK_KIB, (
             f"RSS {rss} KiB after the fault, baseline {self.rss} KiB (tolerance {RSS_SLACK_KIB} KiB)")
