@@ -85,7 +85,12 @@ extension TLSSession {
     /// Returns what OpenSSL may count as written, or -1 with the retry flag set.
     func bioWrite(_ bio: OpaquePointer, _ bytes: UnsafeRawBufferPointer) -> Int {
         if holdingOutput {
-            owed.append(contentsOf: bytes)
+            if let stage, owed.isEmpty, staged + bytes.count <= stage.count {
+                UnsafeMutableRawBufferPointer(rebasing: stage[staged...]).copyMemory(from: bytes)
+                staged += bytes.count
+            } else {
+                owed.append(contentsOf: bytes) // after everything staged: `write(_:coalescingInto:)` keeps the order
+            }
             return bytes.count
         }
         if owed.isEmpty {
@@ -128,7 +133,7 @@ extension TLSSession {
     }
 
     /// One `send`, retried on EINTR only; never raises SIGPIPE.
-    private func sendAll(_ bytes: UnsafeRawBufferPointer) -> Int {
+    func sendAll(_ bytes: UnsafeRawBufferPointer) -> Int {
         while true {
             let n = send(socket, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
             if n < 0 && errno == EINTR { continue }
@@ -136,5 +141,5 @@ extension TLSSession {
         }
     }
 
-    private static func isTransient(_ code: Int32) -> Bool { code == EAGAIN || code == EWOULDBLOCK }
+    static func isTransient(_ code: Int32) -> Bool { code == EAGAIN || code == EWOULDBLOCK }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+internal import Glibc
+#endif
 internal import COpenSSL
 internal import CMailTunnelShims
 
@@ -32,8 +35,15 @@ public final class TLSSession {
     /// Ciphertext OpenSSL wrote that has not been sent yet (see `CoalescingSocketBIO`); empty between steps except
     /// for TLS 1.3 session tickets waiting for the first application data.
     var owed: [UInt8] = []
-    /// True while a handshake step runs: writes and flushes are collected and sent once at its end.
+    /// True while a handshake step or a coalesced write runs: writes and flushes are collected and sent once at
+    /// its end.
     var holdingOutput = false
+    /// During `write(_:coalescingInto:)`: the caller's buffer the records are collected in, and how much is used.
+    var stage: UnsafeMutableRawBufferPointer?
+    var staged = 0
+    /// Set once a coalesced write left records owed; before that, owed bytes are only held TLS 1.3 tickets, which
+    /// wait for the first application data on purpose.
+    private var writeLeftOwed = false
     /// The context this session was made from, kept alive while OpenSSL may call back into it (SNI, OCSP).
     var owner: AnyObject?
 
@@ -92,6 +102,65 @@ public final class TLSSession {
         let rc = SSL_write(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max))))
         if rc > 0 { return .bytes(Int(rc)) }
         return classify(rc, "write")
+    }
+
+    /// Writes `buffer` as records collected in `stage` (the event loop's buffer) and sent in one `send`: a
+    /// 64 KiB read from the backend leaves as four records in one system call instead of four, so the client is
+    /// woken once. What the socket does not take stays owed (`hasOwedOutput`) and goes first on the next send.
+    public func write(_ buffer: UnsafeRawBufferPointer, coalescingInto stage: UnsafeMutableRawBufferPointer) -> TLSIO {
+        // Held TLS 1.3 tickets ride in front of the records.
+        if owed.count > stage.count / 4 { return write(buffer) }
+        if !owed.isEmpty {
+            owed.withUnsafeBytes { stage.copyMemory(from: $0) }
+            staged = owed.count
+            owed = []
+        } else {
+            staged = 0
+        }
+        self.stage = stage
+        holdingOutput = true
+        ERR_clear_error()
+        // Partial-write mode would return after the first record; the held BIO never refuses, so without it one
+        // call encrypts every record of the buffer.
+        _ = mt_SSL_clear_mode(ssl, Int(SSL_MODE_ENABLE_PARTIAL_WRITE))
+        let rc = SSL_write(ssl, buffer.baseAddress, Int32(min(buffer.count, Int(Int32.max))))
+        _ = mt_SSL_set_mode(ssl, Int(SSL_MODE_ENABLE_PARTIAL_WRITE))
+        holdingOutput = false
+        self.stage = nil
+        let collected = UnsafeRawBufferPointer(rebasing: stage[0..<staged])
+        staged = 0
+        if !collected.isEmpty {
+            // Records that did not fit went to `owed` after the staged ones (see bioWrite): staged go first.
+            let spilled = owed
+            owed = []
+            let n = sendAll(collected)
+            let code = errno
+            if n < 0 && !Self.isTransient(code) {
+                owed = Array(collected) + spilled
+                writeLeftOwed = true
+                if code == EPIPE || code == ECONNRESET { return .eof }
+                return .failed(TLSError(operation: "write", reasons: [String(cString: strerror(code))]))
+            }
+            let sent = max(0, n)
+            if sent < collected.count || !spilled.isEmpty {
+                owed = Array(collected[sent...]) + spilled
+                if sent == collected.count { sendOwed() }
+            }
+        } else if !owed.isEmpty {
+            sendOwed()
+        }
+        if !owed.isEmpty { writeLeftOwed = true }
+        if rc > 0 { return .bytes(Int(rc)) }
+        return classify(rc, "write")
+    }
+
+    /// Ciphertext accepted by a write that the socket has not taken yet; the side must wait for writability.
+    public var hasOwedOutput: Bool { writeLeftOwed && !owed.isEmpty }
+
+    /// Sends what a coalesced write left behind; true when nothing is owed any more.
+    public func flushOwed() -> Bool {
+        sendOwed()
+        return owed.isEmpty
     }
 
     /// Sends close_notify once; does not wait for the peer's (mail clients rarely answer it).

@@ -23,6 +23,8 @@ uint64_t mt_ssl_op_no_tlsv1_1(void);
 // SSL_CTX_ctrl wrappers that OpenSSL defines as macros.
 int mt_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
 long mt_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
+long mt_SSL_set_mode(SSL *ssl, long mode);
+long mt_SSL_clear_mode(SSL *ssl, long mode);
 long mt_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
 long mt_SSL_CTX_set_read_ahead(SSL_CTX *ctx, int yes);
 long mt_BIO_get_mem_data(BIO *bio, char **pp);

@@ -37,7 +37,11 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
     /// the connection, so idle connections own no buffers at all.
     let scratch: UnsafeMutableRawBufferPointer
 
-    static var scratchSize: Int { 16 * 1024 }
+    /// Four TLS records: a backend read this size leaves as one coalesced `send` of four records, and up to four
+    /// client records reach the backend in one write (fewer wake-ups of the peers: see BENCHMARKS.md).
+    static var scratchSize: Int { 64 * 1024 }
+    /// Where a TLS write of up to `scratchSize` collects its records (plus headers, tags and held tickets).
+    let tlsStaging: UnsafeMutableRawBufferPointer
     /// The longest pause after a failing `epoll_wait` (the pause doubles from 10 ms while it keeps failing).
     static var maxWaitBackoffMilliseconds: UInt32 { 1000 }
 
@@ -49,6 +53,7 @@ final class EpollLoop<Client: EventLoopClient>: @unchecked Sendable {
         wake = try WakeEvent()
         try epoll.add(wake.fd, .input)
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 16)
+        tlsStaging = .allocate(byteCount: Self.scratchSize + 8 * 1024, alignment: 16)
     }
 
     /// Runs `work` on the loop thread once `delay` has passed; callable from any thread.

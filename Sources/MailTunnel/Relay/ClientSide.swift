@@ -86,12 +86,25 @@ struct ClientSide {
         return outcome
     }
 
-    mutating func write(_ buffer: UnsafeRawBufferPointer) -> IOOutcome {
+    /// `staging`: where a TLS session collects the records of one write to send them in one system call.
+    mutating func write(_ buffer: UnsafeRawBufferPointer, staging: UnsafeMutableRawBufferPointer? = nil) -> IOOutcome {
         guard let session else { return SocketIO.write(fd, buffer, writable: &writable, side: .client) }
-        let outcome = SocketIO.write(session, buffer, readable: &readable, writable: &writable,
+        let outcome = SocketIO.write(session, buffer, staging: staging, readable: &readable, writable: &writable,
                                      writeWantsRead: &writeWantsRead, side: .client)
         if outcome.isTLSFailure { tls = .failed }
         return outcome
+    }
+
+    /// Ciphertext a coalesced write left unsent (the socket was full): it must leave before anything else.
+    var hasOwedOutput: Bool { session?.hasOwedOutput ?? false }
+
+    /// Sends what a coalesced write left behind; true when nothing is owed any more.
+    mutating func flushOwed() -> Bool {
+        guard let session, session.hasOwedOutput else { return true }
+        guard canWrite else { return false }
+        if session.flushOwed() { return true }
+        writable = false
+        return false
     }
 
     /// Sends close_notify if the session is intact (once; TLSSession remembers).

@@ -1,12 +1,17 @@
 /// The bytes queued for each side, written out as the side takes them.
 extension Connection {
-    /// Writes queued client bytes; returns false if the connection ended.
+    /// Bytes for the client not yet on its socket: queued here, or records a coalesced TLS write left owed.
+    var clientOutputPending: Bool { !toClient.isEmpty || client.hasOwedOutput }
+
+    /// Writes queued client bytes (owed TLS records first); returns false if the connection ended.
     @discardableResult
     func flushClient() -> Bool {
+        guard client.flushOwed() else { return true }
         while !toClient.isEmpty && client.canWrite {
             var outcome = IOOutcome.wouldBlock
+            let staging = loop.tlsStaging
             _ = toClient.drain(limit: EventLoop.scratchSize) { bytes in
-                outcome = client.write(bytes)
+                outcome = client.write(bytes, staging: staging)
                 if case .bytes(let n) = outcome { return n }
                 return 0
             }
@@ -42,6 +47,6 @@ extension Connection {
 
     func continueClosing(_ reason: EndReason) {
         guard flushClient() else { return }
-        if toClient.isEmpty { finish(reason) }
+        if !clientOutputPending { finish(reason) }
     }
 }

@@ -52,9 +52,23 @@ extension Connection {
         let scratch = loop.scratch
         switch client.read(into: scratch) {
         case .bytes(let n):
-            let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
-            if relayFilter != nil { return filterClientBytes(bytes) }
-            forward(bytes, to: .backend)
+            if relayFilter != nil { return filterClientBytes(UnsafeRawBufferPointer(rebasing: scratch[0..<n])) }
+            // TLS hands out one record per read: gather what is already here so the backend gets one write.
+            var total = n
+            var after = IOOutcome.wouldBlock
+            while total < scratch.count && client.canRead {
+                after = client.read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[total...]))
+                guard case .bytes(let more) = after else { break }
+                total += more
+                after = .wouldBlock
+            }
+            forward(UnsafeRawBufferPointer(rebasing: scratch[0..<total]), to: .backend)
+            guard state.isRelaying else { return true }
+            switch after {
+            case .eof: sourceEnded(.client)
+            case .failed(let why): finish(why)
+            case .bytes, .wouldBlock: break
+            }
             return true
         case .wouldBlock:
             return false
@@ -68,10 +82,11 @@ extension Connection {
     }
 
     private func relayBackendToClient() -> Bool {
-        if !toClient.isEmpty {
+        if clientOutputPending {
             let before = toClient.count
+            let owed = client.hasOwedOutput
             guard flushClient() else { return false }
-            if !toClient.isEmpty { return before != toClient.count }
+            if clientOutputPending { return before != toClient.count || owed != client.hasOwedOutput }
         }
         guard relayProgress?.downstream == .open, backend.canRead else { return false }
         let scratch = loop.scratch
@@ -98,7 +113,7 @@ extension Connection {
     /// protocol's "service unavailable" (IMAP `* BYE`, POP3 `-ERR`, SMTP `421`), not a close it cannot tell from a
     /// network fault. Once anything was relayed, a clean close is all the protocol allows.
     private func refuseIfNothingRelayed(_ reason: EndReason) -> Bool {
-        guard bytesOut == 0, toClient.isEmpty, let reply = profile.unavailableReply else { return false }
+        guard bytesOut == 0, !clientOutputPending, let reply = profile.unavailableReply else { return false }
         refuse(reason, reply: reply)
         return true
     }
@@ -109,7 +124,7 @@ extension Connection {
         var outcome = IOOutcome.wouldBlock
         switch sink {
         case .backend: if backend.canWrite { outcome = backend.write(bytes) }
-        case .client: if client.canWrite { outcome = client.write(bytes) }
+        case .client: if client.canWrite { outcome = client.write(bytes, staging: loop.tlsStaging) }
         }
         switch outcome {
         case .bytes(let n): written = n
@@ -140,7 +155,7 @@ extension Connection {
                 shutdown(backend.fd, Int32(SHUT_WR))
             }
         }
-        if progress.downstream == .ended && toClient.isEmpty {
+        if progress.downstream == .ended && !clientOutputPending {
             progress.downstream = .shut
             client.sendCloseNotify()
             if progress.upstream != .shut { shutdown(client.fd, Int32(SHUT_WR)) }

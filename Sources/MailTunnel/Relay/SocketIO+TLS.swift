@@ -17,12 +17,16 @@ extension SocketIO {
         }
     }
 
-    static func write(_ session: TLSSession, _ buffer: UnsafeRawBufferPointer, readable: inout Bool,
+    static func write(_ session: TLSSession, _ buffer: UnsafeRawBufferPointer,
+                      staging: UnsafeMutableRawBufferPointer? = nil, readable: inout Bool,
                       writable: inout Bool, writeWantsRead: inout Bool, side: Side) -> IOOutcome {
-        let result = session.write(buffer)
+        let result = staging.map { session.write(buffer, coalescingInto: $0) } ?? session.write(buffer)
         writeWantsRead = false
         switch result {
-        case .bytes(let n): return .bytes(n)
+        case .bytes(let n):
+            // A coalesced write the socket did not take whole: wait for writability before the next.
+            if session.hasOwedOutput { writable = false }
+            return .bytes(n)
         case .wantWrite: writable = false; return .wouldBlock
         case .wantRead: writeWantsRead = true; readable = false; return .wouldBlock
         case .closed, .eof: return .failed(.closedBy(side))
