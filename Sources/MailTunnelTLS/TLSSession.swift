@@ -157,10 +157,23 @@ public final class TLSSession {
     /// Ciphertext accepted by a write that the socket has not taken yet; the side must wait for writability.
     public var hasOwedOutput: Bool { writeLeftOwed && !owed.isEmpty }
 
-    /// Sends what a coalesced write left behind; true when nothing is owed any more.
-    public func flushOwed() -> Bool {
-        sendOwed()
-        return owed.isEmpty
+    /// Sends what a coalesced write left behind: `.bytes(0)` once nothing is owed, `.wantWrite` while the socket
+    /// is full, `.eof` or `.failed` when the peer is gone (the records can never be delivered).
+    public func flushOwed() -> TLSIO {
+        guard !owed.isEmpty else { return .bytes(0) }
+        let n = owed.withUnsafeBytes { sendAll($0) }
+        let code = errno
+        if n < 0 {
+            if Self.isTransient(code) { return .wantWrite }
+            if code == EPIPE || code == ECONNRESET { return .eof }
+            return .failed(TLSError(operation: "write", reasons: [String(cString: strerror(code))]))
+        }
+        owed.removeSubrange(0..<n)
+        if owed.isEmpty {
+            owed = []
+            return .bytes(0)
+        }
+        return .wantWrite
     }
 
     /// Sends close_notify once; does not wait for the peer's (mail clients rarely answer it).

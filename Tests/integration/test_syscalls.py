@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from test_bench_smoke import loadgen, run  # noqa: F401  (loadgen: the fixture that builds Scripts/bench.d/loadgen.c)
+from test_bench_smoke import c_echo, loadgen, run  # noqa: F401  (fixtures: the built Scripts/bench.d/loadgen.c, its echo backend)
 
 CONNECTIONS = 300
 ATTACH_TIMEOUT = 20       # seconds for strace to attach to the daemon
@@ -68,3 +68,30 @@ def test_a_connection_costs_no_futex_no_getpid_and_two_epoll_ctl(loadgen, mailtu
     assert per_connection.get("getpid", 0) < 0.05, f"getpid calls per connection: {table}"
     # Two sockets registered once each; closing them takes them out of the epoll set without a third call.
     assert per_connection.get("epoll_ctl", 0) < 2.5, f"epoll_ctl calls per connection: {table}"
+
+
+BULK_MIB = 32
+
+
+def test_bulk_data_leaves_in_sends_of_several_records(loadgen, c_echo, mailtunnel, workdir, figures):
+    """A backend read of up to 64 KiB becomes four TLS records in one `send`, and up to four client records reach
+    the backend in one write: sends per MiB relayed (both directions) stay well under the one-per-16-KiB-record
+    (64 per MiB) of a proxy that writes each record on its own."""
+    if shutil.which("strace") is None:
+        pytest.fail("strace is not installed (Scripts/setup installs it)", pytrace=False)
+    mt = mailtunnel(connect=c_echo)
+    run(loadgen, "probe", mt.accept_port)
+    out = workdir / "strace-bulk.txt"
+    tracer = attach_strace(mt.pid, out)
+    try:
+        res = run(loadgen, "tput", mt.accept_port, "--tls13", "-c", "1", "-s", str(BULK_MIB))
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(30)
+    assert res["ok"] == "1", res
+    counts = strace_counts(out.read_text())
+    sends = counts.get("sendto", 0) + counts.get("write", 0) + counts.get("sendmsg", 0) + counts.get("writev", 0)
+    per_mib = sends / (2 * BULK_MIB)
+    figures(sends=sends, sends_per_mib=round(per_mib, 2))
+    assert sends >= 2 * BULK_MIB, f"strace did not see the transfer: {counts}"
+    assert per_mib < 40, f"{per_mib:.1f} sends per MiB relayed (one per 16 KiB record is 64): {counts}"

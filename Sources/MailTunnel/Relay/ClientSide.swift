@@ -98,13 +98,23 @@ struct ClientSide {
     /// Ciphertext a coalesced write left unsent (the socket was full): it must leave before anything else.
     var hasOwedOutput: Bool { session?.hasOwedOutput ?? false }
 
-    /// Sends what a coalesced write left behind; true when nothing is owed any more.
-    mutating func flushOwed() -> Bool {
-        guard let session, session.hasOwedOutput else { return true }
-        guard canWrite else { return false }
-        if session.flushOwed() { return true }
-        writable = false
-        return false
+    /// Sends what a coalesced write left behind: `.bytes(0)` once nothing is owed, `.wouldBlock` while the
+    /// socket is full, a failure when the client is gone.
+    mutating func flushOwed() -> IOOutcome {
+        guard let session, session.hasOwedOutput else { return .bytes(0) }
+        guard canWrite else { return .wouldBlock }
+        switch session.flushOwed() {
+        case .bytes: return .bytes(0)
+        case .wantWrite, .wantRead:
+            writable = false
+            return .wouldBlock
+        case .eof, .closed:
+            tls = .failed
+            return .failed(.closedBy(.client))
+        case .failed(let error):
+            tls = .failed
+            return .failed(.clientTLSError(error.reasons))
+        }
     }
 
     /// Sends close_notify if the session is intact (once; TLSSession remembers).

@@ -6,7 +6,12 @@ extension Connection {
     /// Writes queued client bytes (owed TLS records first); returns false if the connection ended.
     @discardableResult
     func flushClient() -> Bool {
-        guard client.flushOwed() else { return true }
+        switch client.flushOwed() {
+        case .bytes: break
+        case .wouldBlock: return true
+        case .eof: finish(.closedBy(.client)); return false
+        case .failed(let why): finish(why); return false
+        }
         while !toClient.isEmpty && client.canWrite {
             var outcome = IOOutcome.wouldBlock
             let staging = loop.tlsStaging
