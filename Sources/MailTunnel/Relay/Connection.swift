@@ -183,6 +183,8 @@ final class Connection: DeadlineHolder {
     }
 
     private func logEnd(_ reason: EndReason) {
+        // The fields cost a dozen strings and two address lookups: none of that for a line that is not written.
+        guard listener.logger.logLevel <= .info else { return }
         let facts = client.facts
         var fields: Logger.Metadata = [
             "listener": "\(config.name)", "client": "\(client.origin?.description ?? client.address.description)",
