@@ -48,19 +48,23 @@ def attach_strace(pid: int, out) -> subprocess.Popen:
     raise AssertionError(f"strace did not attach to {pid} within {ATTACH_TIMEOUT} s")
 
 
-def test_a_connection_costs_no_futex_no_getpid_and_two_epoll_ctl(loadgen, mailtunnel, echo_port, workdir):
+def traced_run(loadgen: str, mt, out, *args: str) -> tuple[dict, dict[str, int]]:
+    """Runs the load generator against `mt` under strace -f -c: its RESULT fields and the calls per system call."""
     if shutil.which("strace") is None:
         pytest.fail("strace is not installed (Scripts/setup installs it)", pytrace=False)
-    mt = mailtunnel(connect=echo_port)
     run(loadgen, "probe", mt.accept_port)
-    out = workdir / "strace.txt"
     tracer = attach_strace(mt.pid, out)
     try:
-        run(loadgen, "hs", mt.accept_port, "--tls13", "-c", "8", "-n", str(CONNECTIONS))
+        res = run(loadgen, *args[:1], mt.accept_port, *args[1:])
     finally:
         tracer.send_signal(signal.SIGINT)
         tracer.wait(30)
-    counts = strace_counts(out.read_text())
+    return res, strace_counts(out.read_text())
+
+
+def test_a_connection_costs_no_futex_no_getpid_and_two_epoll_ctl(loadgen, mailtunnel, echo_port, workdir):
+    mt = mailtunnel(connect=echo_port)
+    _, counts = traced_run(loadgen, mt, workdir / "strace.txt", "hs", "--tls13", "-c", "8", "-n", str(CONNECTIONS))
     per_connection = {name: n / CONNECTIONS for name, n in counts.items()}
     assert counts.get("accept4", 0) >= CONNECTIONS, f"strace did not see the connections: {counts}"
     table = ", ".join(f"{name} {n:.2f}" for name, n in sorted(per_connection.items()))
@@ -77,19 +81,9 @@ def test_bulk_data_leaves_in_sends_of_several_records(loadgen, c_echo, mailtunne
     """A backend read of up to 64 KiB becomes four TLS records in one `send`, and up to four client records reach
     the backend in one write: sends per MiB relayed (both directions) stay well under the one-per-16-KiB-record
     (64 per MiB) of a proxy that writes each record on its own."""
-    if shutil.which("strace") is None:
-        pytest.fail("strace is not installed (Scripts/setup installs it)", pytrace=False)
     mt = mailtunnel(connect=c_echo)
-    run(loadgen, "probe", mt.accept_port)
-    out = workdir / "strace-bulk.txt"
-    tracer = attach_strace(mt.pid, out)
-    try:
-        res = run(loadgen, "tput", mt.accept_port, "--tls13", "-c", "1", "-s", str(BULK_MIB))
-    finally:
-        tracer.send_signal(signal.SIGINT)
-        tracer.wait(30)
+    res, counts = traced_run(loadgen, mt, workdir / "strace-bulk.txt", "tput", "--tls13", "-c", "1", "-s", str(BULK_MIB))
     assert res["ok"] == "1", res
-    counts = strace_counts(out.read_text())
     sends = counts.get("sendto", 0) + counts.get("write", 0) + counts.get("sendmsg", 0) + counts.get("writev", 0)
     per_mib = sends / (2 * BULK_MIB)
     figures(sends=sends, sends_per_mib=round(per_mib, 2))
