@@ -283,9 +283,17 @@ public final class Daemon: @unchecked Sendable {
         stopping = true
         SystemdNotifier.notify("STOPPING=1")
         metricsServer?.stopping = true
-        for listener in listeners { listener.stop() }
         let grace: Duration = .seconds(listeners.map(\.runtime.config.shutdownGrace).max() ?? 30)
-        logger.info("stopping", metadata: ["connections": "\(openConnections)", "grace": "\(formatSeconds(grace))"])
+        // Logged once every listening socket is closed (the loops close them after taking the clients the kernel
+        // had already accepted), so a client that connects after this line is refused, never served.
+        let logStopping: @Sendable () -> Void = { [self] in
+            logger.info("stopping", metadata: ["connections": "\(openConnections)", "grace": "\(formatSeconds(grace))"])
+        }
+        let listenersLeft = Countdown(listeners.count)
+        for listener in listeners {
+            listener.stop { [self] in if listenersLeft.done() { control.async(execute: logStopping) } }
+        }
+        if listeners.isEmpty { logStopping() }
         waitForSessions(until: .now + grace)
     }
 

@@ -70,7 +70,8 @@ final class Listener: Sendable {
     /// completed (closing would reset them); the last one drains once more, and with `reuse-port` shuts each socket
     /// down, which takes it out of the port at once (the kernel sends every new connection to the other
     /// processes), then closes them.
-    func stop() {
+    /// `whenClosed` runs on a loop once the sockets are closed: from then on a new client is refused by the kernel.
+    func stop(whenClosed: (@Sendable () -> Void)? = nil) {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         pendingHandoffs.store(loops.count, ordering: .sequentiallyConsistent)
         let loopsLeft = Countdown(loops.count)
@@ -86,6 +87,7 @@ final class Listener: Sendable {
                         if runtime.config.reusePort && !inherited { shutdown(sockets[index], Int32(SHUT_RDWR)) }
                         close(sockets[index])
                     }
+                    whenClosed?()
                 }
                 // After the clients taken here were counted on this loop, so a reader that sees this sees them.
                 pendingHandoffs.subtract(1, ordering: .sequentiallyConsistent)
@@ -177,7 +179,7 @@ private struct DropLog {
 }
 
 /// How many loops have still to let go of a stopped listener's sockets.
-private final class Countdown: Sendable {
+final class Countdown: Sendable {
     private let left: Atomic<Int>
     init(_ count: Int) { left = Atomic(count) }
     /// True for the last caller.

@@ -6,8 +6,9 @@ import MailTunnelProtocols
 /// The byte relay: read into the loop's scratch buffer, write straight on, queue only what the other side
 /// would not take, and stop reading a source while its sink has bytes queued (backpressure).
 extension Connection {
-    /// Work done per wake-up before yielding to other connections on the loop (32 × 16 KiB per direction).
-    private static let budget = 32
+    /// Work done per wake-up before yielding to other connections and to the loop's inbox (a stop, a reload):
+    /// 8 rounds of up to 64 KiB, 512 KiB per direction.
+    private static let budget = 8
 
     func pumpRelay() {
         defer { reportRelayedBytesIfDue() }
