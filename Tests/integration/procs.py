@@ -128,3 +128,35 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class DatagramCollector:
+    """A Unix datagram socket at `path` (what syslog's /dev/log or journald's socket is) whose datagrams a thread
+    keeps, each turned into a message by `parse`, until `close()`."""
+
+    def __init__(self, path, parse=lambda data: data.decode(errors="replace"), mode: int | None = None):
+        self.path = str(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        if mode is not None:
+            os.chmod(self.path, mode)
+        self.sock.settimeout(0.2)
+        self.messages: list = []
+        self._parse = parse
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.messages.append(self._parse(self.sock.recv(1 << 16)))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()

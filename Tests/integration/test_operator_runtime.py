@@ -6,16 +6,14 @@ import json
 import os
 import re
 import signal
-import socket
 import struct
 import subprocess
-import threading
 
 import pytest
 
 from clients import imaps_logged_in, recv_until, tls_connect
 from daemon_support import ArgvTunnel, make_keypair, run_check, tunnel  # noqa: F401 (fixture)
-from procs import dead_port, free_port, wait_until
+from procs import DatagramCollector, dead_port, free_port, wait_until
 
 
 # ---- the cause of a backend failure -------------------------------------------------------------------
@@ -139,21 +137,8 @@ def test_journal_target_sends_native_fields(mailtunnel_bin, workdir, echo_port):
     # A private mount namespace puts the test's own socket where journald's would be.
     run_systemd = workdir / "run-systemd"
     (run_systemd / "journal").mkdir(parents=True)
-    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    receiver.bind(str(run_systemd / "journal" / "socket"))
-    receiver.settimeout(0.5)
-    received: list[dict[str, str]] = []
-    done = threading.Event()
-
-    def collect():
-        while not done.is_set():
-            try:
-                received.append(parse_journal_datagram(receiver.recv(1 << 16)))
-            except socket.timeout:
-                continue
-
-    thread = threading.Thread(target=collect, daemon=True)
-    thread.start()
+    receiver = DatagramCollector(run_systemd / "journal" / "socket", parse=parse_journal_datagram)
+    received: list[dict[str, str]] = receiver.messages
     port = free_port()
     wrapper = ["unshare", "-m", "--propagation", "private", "sh", "-c",
                f'mount --bind "{run_systemd}" /run/systemd && exec "$@"', "mount-ns"]
@@ -172,8 +157,6 @@ def test_journal_target_sends_native_fields(mailtunnel_bin, workdir, echo_port):
                    what="the connection line in the journal")
     finally:
         mt.stop()
-        done.set()
-        thread.join(5)
         receiver.close()
     ended = [f for f in received if f["MESSAGE"].startswith("connection ended")][-1]
     assert ended["PRIORITY"] == "6" and ended["SYSLOG_IDENTIFIER"] == "mailtunnel", ended

@@ -4,13 +4,11 @@ namespace whose /dev (a small tmpfs with null, zero, random, urandom) has `log` 
 socket this test reads."""
 import os
 import re
-import socket
-import threading
 
 import pytest
 
 from clients import echo_round_trip
-from procs import Process, free_port, port_accepts, wait_until
+from procs import DatagramCollector, Process, free_port, port_accepts, wait_until
 
 LOG_MAIL_INFO = (2 << 3) | 6      # facility mail (2), severity info (6): "<22>"
 
@@ -24,36 +22,14 @@ exec "$@"
 """
 
 
-class SyslogReceiver:
-    """A Unix datagram socket that keeps every message it receives."""
+class SyslogReceiver(DatagramCollector):
+    """Keeps every message sent to the test's /dev/log."""
 
     def __init__(self, path):
-        self.path = str(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        os.chmod(self.path, 0o666)
-        self.sock.settimeout(0.2)
-        self.messages: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                self.messages.append(self.sock.recv(65536).decode(errors="replace"))
-            except socket.timeout:
-                continue
-            except OSError:
-                return
+        super().__init__(path, mode=0o666)
 
     def find(self, pattern: str) -> list[str]:
         return [m for m in list(self.messages) if re.search(pattern, m)]
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
 
 
 @pytest.fixture
