@@ -121,15 +121,8 @@ extension TLSSession {
     /// Sends what is owed; true when nothing is left (or the socket failed, which the next operation reports).
     @discardableResult
     func sendOwed() -> Bool {
-        guard !owed.isEmpty else { return true }
-        let n = owed.withUnsafeBytes { sendAll($0) }
-        if n < 0 { return !Self.isTransient(errno) }
-        owed.removeSubrange(0..<n)
-        if owed.isEmpty {
-            owed = [] // an idle session keeps no buffer
-            return true
-        }
-        return false
+        if case .wantWrite = flushOwed() { return false }
+        return true
     }
 
     /// One `send`, retried on EINTR only; never raises SIGPIPE.

@@ -138,8 +138,7 @@ public final class TLSSession {
             if n < 0 && !Self.isTransient(code) {
                 owed = Array(collected) + spilled
                 writeLeftOwed = true
-                if code == EPIPE || code == ECONNRESET { return .eof }
-                return .failed(TLSError(operation: "write", reasons: [String(cString: strerror(code))]))
+                return Self.sendFailure(code)
             }
             let sent = max(0, n)
             if sent < collected.count || !spilled.isEmpty {
@@ -163,17 +162,19 @@ public final class TLSSession {
         guard !owed.isEmpty else { return .bytes(0) }
         let n = owed.withUnsafeBytes { sendAll($0) }
         let code = errno
-        if n < 0 {
-            if Self.isTransient(code) { return .wantWrite }
-            if code == EPIPE || code == ECONNRESET { return .eof }
-            return .failed(TLSError(operation: "write", reasons: [String(cString: strerror(code))]))
-        }
+        if n < 0 { return Self.isTransient(code) ? .wantWrite : Self.sendFailure(code) }
         owed.removeSubrange(0..<n)
         if owed.isEmpty {
-            owed = []
+            owed = [] // an idle session keeps no buffer
             return .bytes(0)
         }
         return .wantWrite
+    }
+
+    /// A `send` that failed for good: the peer is gone (`.eof`), or the socket's error.
+    private static func sendFailure(_ code: Int32) -> TLSIO {
+        if code == EPIPE || code == ECONNRESET { return .eof }
+        return .failed(TLSError(operation: "write", reasons: [String(cString: strerror(code))]))
     }
 
     /// Sends close_notify once; does not wait for the peer's (mail clients rarely answer it).
